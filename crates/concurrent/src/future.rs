@@ -1,0 +1,240 @@
+//! `Future<T>`: a result that will exist later, with done-callbacks.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::error::{Error, InvalidStateError};
+use crate::schedule;
+
+/// A done-callback: receives a handle to the finished future.
+type DoneCallback<T> = Box<dyn FnOnce(Future<T>) + 'static>;
+
+/// What the future holds.
+enum Outcome<T> {
+    /// Not done yet.
+    Pending,
+    /// Done; the value is still there.
+    Ready(Result<T, Error>),
+    /// Done, and the value was moved out by `take_result` or `.await`.
+    Taken,
+}
+
+/// The shared state behind every clone of one [`Future`].
+struct State<T> {
+    /// Pending until `set_result`/`set_exception`/`cancel`, then never again.
+    outcome: Outcome<T>,
+    /// True once `cancel` succeeded; the outcome is then `CancelledError`.
+    cancelled: bool,
+    /// Callbacks added while pending; emptied (and scheduled) when done.
+    callbacks: Vec<DoneCallback<T>>,
+    /// Tasks awaiting this future; emptied (and woken) when done.
+    wakers: Vec<Waker>,
+}
+
+/// A result that will exist later: Tornado's `Future`, for one loop thread.
+///
+/// Cloning gives another handle to the same future. Done-callbacks are always
+/// scheduled on the current loop, never run inline, even when added to a
+/// future that is already done. A `Future` can be `.await`ed from async code,
+/// which moves the value out (a second consumer gets an `InvalidStateError`;
+/// use [`result`](Future::result) to read a `Clone` value many times).
+///
+/// ```
+/// use tornado_concurrent::Future;
+///
+/// let f = Future::new();
+/// assert!(!f.done());
+/// f.set_result(42).unwrap();
+/// assert!(f.set_result(43).is_err()); // only once
+/// assert_eq!(f.result().unwrap(), 42);
+/// ```
+pub struct Future<T> {
+    state: Rc<RefCell<State<T>>>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Default for Future<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: 'static> Future<T> {
+    /// A new pending future.
+    pub fn new() -> Self {
+        Future {
+            state: Rc::new(RefCell::new(State {
+                outcome: Outcome::Pending,
+                cancelled: false,
+                callbacks: Vec::new(),
+                wakers: Vec::new(),
+            })),
+        }
+    }
+
+    /// A future already resolved with `value`.
+    pub fn resolved(value: T) -> Self {
+        let f = Self::new();
+        f.state.borrow_mut().outcome = Outcome::Ready(Ok(value));
+        f
+    }
+
+    /// A future already failed with `error`.
+    pub fn failed(error: impl Into<Error>) -> Self {
+        let f = Self::new();
+        f.state.borrow_mut().outcome = Outcome::Ready(Err(error.into()));
+        f
+    }
+
+    /// True once the future has a result, an error, or was cancelled.
+    pub fn done(&self) -> bool {
+        !matches!(self.state.borrow().outcome, Outcome::Pending)
+    }
+
+    /// True if [`cancel`](Future::cancel) succeeded on this future.
+    pub fn cancelled(&self) -> bool {
+        self.state.borrow().cancelled
+    }
+
+    /// The error the future failed with, or `None` if it succeeded or is not
+    /// done yet.
+    pub fn exception(&self) -> Option<Error> {
+        match &self.state.borrow().outcome {
+            Outcome::Ready(Err(e)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// Moves the result out of the future. Later reads get an
+    /// `InvalidStateError`; the error of a failed future stays readable.
+    pub fn take_result(&self) -> Result<T, Error> {
+        let mut state = self.state.borrow_mut();
+        match std::mem::replace(&mut state.outcome, Outcome::Taken) {
+            Outcome::Ready(Ok(v)) => Ok(v),
+            Outcome::Ready(Err(e)) => {
+                state.outcome = Outcome::Ready(Err(e.clone()));
+                Err(e)
+            }
+            Outcome::Pending => {
+                state.outcome = Outcome::Pending;
+                Err(InvalidStateError("the future is not done").into())
+            }
+            Outcome::Taken => Err(InvalidStateError("the result was already taken").into()),
+        }
+    }
+
+    /// Resolves the future; its callbacks are scheduled on the current loop.
+    /// Resolving a future that is already done is an `InvalidStateError`.
+    pub fn set_result(&self, value: T) -> Result<(), InvalidStateError> {
+        self.finish(Ok(value), false)
+    }
+
+    /// Fails the future with `error`; callbacks are scheduled as for a result.
+    pub fn set_exception(&self, error: impl Into<Error>) -> Result<(), InvalidStateError> {
+        self.finish(Err(error.into()), false)
+    }
+
+    /// Cancels a pending future (it fails with `CancelledError`). Returns
+    /// false, doing nothing, if the future is already done.
+    pub fn cancel(&self) -> bool {
+        self.finish(Err(Error::cancelled()), true).is_ok()
+    }
+
+    /// Adds `callback`, to be called with this future once it is done. It is
+    /// scheduled on the current loop, never run inline.
+    pub fn add_done_callback(&self, callback: impl FnOnce(Future<T>) + 'static) {
+        let mut state = self.state.borrow_mut();
+        if let Outcome::Pending = state.outcome {
+            state.callbacks.push(Box::new(callback));
+        } else {
+            drop(state);
+            let me = self.clone();
+            schedule::schedule(Box::new(move || callback(me)));
+        }
+    }
+
+    /// How many handles (clones) of this future exist, callbacks' included.
+    /// A coroutine runner uses it to notice that nobody wants its result.
+    pub fn handle_count(&self) -> usize {
+        Rc::strong_count(&self.state)
+    }
+
+    /// Stores the outcome, then schedules the callbacks and wakes awaiters.
+    fn finish(&self, outcome: Result<T, Error>, cancel: bool) -> Result<(), InvalidStateError> {
+        let (callbacks, wakers) = {
+            let mut state = self.state.borrow_mut();
+            if !matches!(state.outcome, Outcome::Pending) {
+                return Err(InvalidStateError("the future is already done"));
+            }
+            state.outcome = Outcome::Ready(outcome);
+            state.cancelled = cancel;
+            (
+                std::mem::take(&mut state.callbacks),
+                std::mem::take(&mut state.wakers),
+            )
+        };
+        // One loop callback per done-callback, so that a panic in one is
+        // isolated from the others, as in Tornado.
+        for callback in callbacks {
+            let me = self.clone();
+            schedule::schedule(Box::new(move || callback(me)));
+        }
+        for waker in wakers {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
+impl<T: Clone + 'static> Future<T> {
+    /// A copy of the result: the value, or the error the future failed with.
+    /// Not done yet, or taken by `.await`: an `InvalidStateError`.
+    pub fn result(&self) -> Result<T, Error> {
+        match &self.state.borrow().outcome {
+            Outcome::Ready(Ok(v)) => Ok(v.clone()),
+            Outcome::Ready(Err(e)) => Err(e.clone()),
+            Outcome::Pending => Err(InvalidStateError("the future is not done").into()),
+            Outcome::Taken => Err(InvalidStateError("the result was already taken").into()),
+        }
+    }
+}
+
+impl<T: 'static> std::future::Future for Future<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.state.borrow_mut();
+        if let Outcome::Pending = state.outcome {
+            if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                state.wakers.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        drop(state);
+        Poll::Ready(self.take_result())
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.borrow();
+        let status = match &state.outcome {
+            Outcome::Pending => "pending",
+            Outcome::Ready(Ok(_)) => "done",
+            Outcome::Ready(Err(_)) if state.cancelled => "cancelled",
+            Outcome::Ready(Err(_)) => "failed",
+            Outcome::Taken => "taken",
+        };
+        write!(f, "Future<{}>({status})", std::any::type_name::<T>())
+    }
+}

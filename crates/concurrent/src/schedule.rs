@@ -1,0 +1,97 @@
+//! How a future reaches the event loop without depending on it.
+//!
+//! `tornado-ioloop` depends on this crate, not the other way round. The loop
+//! implements [`Schedule`] and, whenever it becomes a thread's current loop,
+//! registers itself here with [`set_current`]. A future that must run its
+//! done-callbacks hands them to whatever scheduler is current on its thread at
+//! that moment. If none is, the [`set_fallback`] hook (installed by the loop
+//! crate the first time a loop is created) makes one, as `IOLoop.current()`
+//! would in Tornado.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use once_cell::sync::OnceCell;
+
+/// A callback that runs on the loop's own thread.
+pub type Callback = Box<dyn FnOnce() + 'static>;
+
+/// A callback sent to the loop from any thread.
+pub type SendCallback = Box<dyn FnOnce() + Send + 'static>;
+
+/// Something that runs callbacks on its next iteration: an event loop, seen
+/// from its own thread.
+pub trait Schedule {
+    /// Queues `callback` to run on the next iteration; never runs it inline.
+    fn schedule(&self, callback: Callback);
+
+    /// A thread-safe handle that can queue callbacks on this loop.
+    fn remote(&self) -> Arc<dyn RemoteSchedule>;
+}
+
+/// The thread-safe side of a [`Schedule`]r: queues callbacks from any thread
+/// and wakes the loop if it is asleep.
+pub trait RemoteSchedule: Send + Sync {
+    /// Queues `callback`; returns it back if the loop is closed, so that the
+    /// caller can decide where its captured values are dropped.
+    fn schedule_remote(&self, callback: SendCallback) -> Result<(), SendCallback>;
+}
+
+thread_local! {
+    /// The scheduler of this thread's current loop; `None` outside any loop.
+    static CURRENT: RefCell<Option<Rc<dyn Schedule>>> = const { RefCell::new(None) };
+}
+
+/// Creates a scheduler when none is current (installed by the loop crate).
+static FALLBACK: OnceCell<fn() -> Option<Rc<dyn Schedule>>> = OnceCell::new();
+
+/// Makes `scheduler` current on this thread; returns the one it replaces.
+pub fn set_current(scheduler: Option<Rc<dyn Schedule>>) -> Option<Rc<dyn Schedule>> {
+    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), scheduler))
+}
+
+/// The scheduler current on this thread, if any (never creates one).
+pub fn current() -> Option<Rc<dyn Schedule>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Installs the hook that creates a current scheduler on demand. Only the
+/// first call has effect: there is one loop implementation per process.
+pub fn set_fallback(make_current: fn() -> Option<Rc<dyn Schedule>>) {
+    let _ = FALLBACK.set(make_current);
+}
+
+/// The current scheduler, creating one through the fallback hook if needed.
+pub fn current_or_fallback() -> Option<Rc<dyn Schedule>> {
+    current().or_else(|| FALLBACK.get().and_then(|make| make()))
+}
+
+/// Queues `callback` on the current loop. Returns `false` (and drops the
+/// callback) when no loop exists and none can be made.
+pub fn schedule(callback: Callback) -> bool {
+    // Fast path: no Rc clone when a loop is current.
+    let leftover = CURRENT.with(|c| match &*c.borrow() {
+        Some(s) => {
+            s.schedule(callback);
+            None
+        }
+        None => Some(callback),
+    });
+    match leftover {
+        None => true,
+        Some(callback) => match current_or_fallback() {
+            Some(s) => {
+                s.schedule(callback);
+                true
+            }
+            None => {
+                log::error!(
+                    target: "tornado.application",
+                    "no IOLoop to run a future's done-callback on; it is dropped"
+                );
+                false
+            }
+        },
+    }
+}
