@@ -1,1 +1,26 @@
-//! placeholder
+//! Tornado's asynchronous core for Rust: one event loop per thread, with
+//! callbacks, timeouts, fd handlers and futures.
+//!
+//! This crate is a thin facade over the workspace's small crates, named as
+//! Tornado's modules are:
+//!
+//! | module | crate | Tornado |
+//! |---|---|---|
+//! | [`ioloop`] | `tornado-ioloop` | `tornado.ioloop` |
+//! | [`concurrent`] | `tornado-concurrent` | `tornado.concurrent` |
+//!
+//! ```
+//! use tornado::concurrent::Future;
+//! use tornado::ioloop::IOLoop;
+//!
+//! let ioloop = IOLoop::new().unwrap();
+//! let f = Future::new();
+//! let g = f.clone();
+//! ioloop.add_callback(move || g.set_result("hello").unwrap());
+//! let v = ioloop.run_sync(move || f, None).unwrap();
+//! assert_eq!(v, "hello");
+//! ```
+#![deny(missing_docs)]
+
+pub use tornado_concurrent as concurrent;
+pub use tornado_ioloop as ioloop;

@@ -31,7 +31,10 @@ pub fn future_set_result_unless_cancelled<T: 'static>(future: &Future<T>, value:
 
 /// Sets `future`'s error unless it was cancelled meanwhile; in that case the
 /// error is logged (target `tornado.application`) so it is not lost.
-pub fn future_set_exception_unless_cancelled<T: 'static>(future: &Future<T>, error: impl Into<Error>) {
+pub fn future_set_exception_unless_cancelled<T: 'static>(
+    future: &Future<T>,
+    error: impl Into<Error>,
+) {
     let error = error.into();
     if future.cancelled() {
         log::error!(target: "tornado.application", "Exception after Future was cancelled: {error}");

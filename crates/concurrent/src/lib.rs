@@ -24,8 +24,10 @@ mod future;
 mod remote;
 pub mod schedule;
 
-pub use chain::{chain_future, future_set_exception_unless_cancelled, future_set_result_unless_cancelled};
-pub use error::{panic_message, CancelledError, Error, InvalidStateError, PanicError};
+pub use chain::{
+    chain_future, future_set_exception_unless_cancelled, future_set_result_unless_cancelled,
+};
+pub use error::{CancelledError, Error, InvalidStateError, PanicError, panic_message};
 pub use future::Future;
 pub use remote::{RemoteSetter, SetterDropped};
 

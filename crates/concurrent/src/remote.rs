@@ -53,8 +53,9 @@ impl<T: Send + 'static> Future<T> {
     /// A handle that can resolve this future from another thread. Fails if
     /// there is no current loop to send the result to.
     pub fn remote_setter(&self) -> Result<RemoteSetter<T>, InvalidStateError> {
-        let scheduler = schedule::current_or_fallback()
-            .ok_or(InvalidStateError("no current IOLoop to resolve the future on"))?;
+        let scheduler = schedule::current_or_fallback().ok_or(InvalidStateError(
+            "no current IOLoop to resolve the future on",
+        ))?;
         let me = self.clone();
         let completer: Completer = Box::new(move |value| {
             let outcome = *value

@@ -105,7 +105,11 @@ fn result_states() {
     assert!(f.take_result().unwrap_err().is::<InvalidStateError>());
     let e: Future<u8> = Future::failed(Error::msg("bad"));
     assert_eq!(e.take_result().unwrap_err().to_string(), "bad");
-    assert_eq!(e.exception().unwrap().to_string(), "bad", "errors stay readable");
+    assert_eq!(
+        e.exception().unwrap().to_string(),
+        "bad",
+        "errors stay readable"
+    );
 }
 
 #[test]
@@ -126,7 +130,10 @@ fn await_through_a_waker() {
     assert!(awaiting.as_mut().poll(&mut cx).is_pending());
     f.set_result(9).unwrap();
     assert!(flag.0.load(std::sync::atomic::Ordering::SeqCst));
-    assert!(matches!(awaiting.as_mut().poll(&mut cx), Poll::Ready(Ok(9))));
+    assert!(matches!(
+        awaiting.as_mut().poll(&mut cx),
+        Poll::Ready(Ok(9))
+    ));
 }
 
 #[test]
@@ -159,7 +166,9 @@ fn remote_setter_resolves_on_the_owner_thread() {
     let l = FakeLoop::install();
     let f: Future<u64> = Future::new();
     let setter = f.remote_setter().unwrap();
-    std::thread::spawn(move || setter.set_result(77)).join().unwrap();
+    std::thread::spawn(move || setter.set_result(77))
+        .join()
+        .unwrap();
     assert!(!f.done(), "the value travels through the loop's queue");
     l.turn();
     assert_eq!(f.result().unwrap(), 77);

@@ -1,0 +1,365 @@
+//! Running the loop: `start`, one iteration (`run_once`), dispatching fd
+//! events (`handle_events`), and `run_sync`.
+//!
+//! One iteration, as in Tornado's `start`:
+//! 1. move callbacks sent by other threads into the local queue;
+//! 2. take a snapshot of the queue length and collect the due timeouts;
+//! 3. run exactly the snapshot's callbacks, then the due timeouts (anything
+//!    added meanwhile waits for the next iteration);
+//! 4. poll: not at all if callbacks are waiting, up to the next deadline if
+//!    timeouts are, forever otherwise;
+//! 5. call the handlers of the ready fds.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::os::fd::RawFd;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tornado_concurrent::{Error as FutureError, Future, panic_message};
+
+use crate::backend::Trigger;
+use crate::error::Error;
+use crate::events::Events;
+use crate::ioloop::{Callback, CallbackKind, CallbackPanic, IOLoop, Queued};
+use crate::metrics::bump;
+use crate::sys::poll_ready;
+
+impl IOLoop {
+    /// Runs the loop until [`stop`](IOLoop::stop) is called. The loop is the
+    /// thread's current loop while it runs. Fails if it is already running
+    /// or closed; returns at once if `stop` was called before it.
+    pub fn start(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        if inner.closed.get() {
+            return Err(Error::Closed);
+        }
+        if inner.running.get() {
+            return Err(Error::AlreadyRunning);
+        }
+        if inner.shared.stop.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        inner.running.set(true);
+        let previous = IOLoop::try_current();
+        self.make_current();
+        inner.shared.watch.busy(Instant::now());
+        let result = loop {
+            if let Err(e) = self.run_once() {
+                break Err(e);
+            }
+            if inner.shared.stop.swap(false, Ordering::AcqRel) || inner.closed.get() {
+                break Ok(());
+            }
+        };
+        inner.shared.watch.idle();
+        inner.running.set(false);
+        match previous {
+            Some(p) if !p.same_loop(self) => p.make_current(),
+            _ => {}
+        }
+        result
+    }
+
+    /// Stops the loop after the current iteration. Called before `start`, it
+    /// makes that `start` return at once. From another thread, use
+    /// [`Remote::stop`](crate::Remote::stop).
+    pub fn stop(&self) {
+        self.inner.shared.stop.store(true, Ordering::Release);
+    }
+
+    /// One iteration.
+    fn run_once(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        let started = Instant::now();
+        bump(&inner.counters.iterations);
+
+        self.drain_remote();
+        let ncallbacks = inner.callbacks.borrow().len();
+        let mut due = Vec::new();
+        if inner.timers.borrow().pending() > 0 {
+            let now = self.time();
+            inner.timers.borrow_mut().pop_due(now, &mut due);
+        }
+
+        for _ in 0..ncallbacks {
+            let Some(Queued { callback, location }) = inner.callbacks.borrow_mut().pop_front()
+            else {
+                break; // `close` emptied the queue.
+            };
+            bump(&inner.counters.callbacks_run);
+            self.run_callback(callback, location, CallbackKind::Callback);
+        }
+        for t in due {
+            let taken = inner.timers.borrow_mut().take(t);
+            if let Some((callback, location)) = taken {
+                bump(&inner.counters.timeouts_fired);
+                self.run_callback(callback, location, CallbackKind::Timeout);
+            }
+        }
+        if inner.shared.stop.load(Ordering::Acquire) || inner.closed.get() {
+            self.add_run_time(started);
+            return Ok(());
+        }
+
+        let mut timeout = if !inner.callbacks.borrow().is_empty()
+            || inner.shared.notified.load(Ordering::Acquire)
+        {
+            Some(Duration::ZERO)
+        } else {
+            let next = inner.timers.borrow_mut().next_deadline();
+            next.map(|deadline| deadline.saturating_duration_since(self.time()))
+        };
+
+        let mut ready = Vec::new();
+        self.recheck_level_handlers(&mut ready);
+        if !ready.is_empty() {
+            timeout = Some(Duration::ZERO);
+        }
+        self.add_run_time(started);
+
+        inner.shared.watch.idle();
+        let poll_start = Instant::now();
+        let polled = self.on_selector(|s| s.select(timeout, &mut ready));
+        let poll_end = Instant::now();
+        inner.shared.watch.busy(poll_end);
+        let c = &inner.counters;
+        c.poll_time.set(c.poll_time.get() + (poll_end - poll_start));
+        polled?;
+
+        let generation = inner.poll_generation.get() + 1;
+        inner.poll_generation.set(generation);
+        for (fd, events) in ready {
+            self.handle_events(fd, events, generation);
+        }
+        self.add_run_time(poll_end);
+        Ok(())
+    }
+
+    fn add_run_time(&self, since: Instant) {
+        let c = &self.inner.counters;
+        c.run_time.set(c.run_time.get() + since.elapsed());
+    }
+
+    /// Moves the callbacks sent by other threads to the local queue.
+    fn drain_remote(&self) {
+        let shared = &self.inner.shared;
+        if !shared.notified.load(Ordering::Acquire) {
+            return;
+        }
+        // Cleared before taking the queue: a push after this point sets it
+        // again and writes the waker, so nothing is missed.
+        shared.notified.store(false, Ordering::Release);
+        let remote = std::mem::take(&mut *shared.queue.lock());
+        let mut callbacks = self.inner.callbacks.borrow_mut();
+        for (callback, location) in remote {
+            callbacks.push_back(Queued {
+                callback: callback as Callback,
+                location,
+            });
+        }
+    }
+
+    /// On edge-triggered backends: finds the level-triggered fds delivered
+    /// last time that are still ready, so that their handlers run again.
+    fn recheck_level_handlers(&self, ready: &mut Vec<(RawFd, Events)>) {
+        let inner = &self.inner;
+        if inner.trigger != Trigger::Edge || inner.recheck.borrow().is_empty() {
+            return;
+        }
+        let fds = std::mem::take(&mut *inner.recheck.borrow_mut());
+        let watched: Vec<(RawFd, Events)> = {
+            let handlers = inner.handlers.borrow();
+            fds.into_iter()
+                .filter_map(|fd| {
+                    let e = handlers.get(fd)?;
+                    (e.trigger == Trigger::Level && e.in_backend).then_some((fd, e.events))
+                })
+                .collect()
+        };
+        if watched.is_empty() {
+            return;
+        }
+        thread_local! {
+            static SCRATCH: RefCell<Vec<libc::pollfd>> = const { RefCell::new(Vec::new()) };
+        }
+        let res = SCRATCH.with(|s| poll_ready(&watched, &mut s.borrow_mut(), ready));
+        if let Err(e) = res {
+            log::error!(target: "tornado.general", "poll() re-check of level-triggered fds failed: {e}");
+        }
+    }
+
+    /// Tornado's `_handle_events`: delivers one fd's events to its handler.
+    fn handle_events(&self, fd: RawFd, events: Events, generation: u64) {
+        let inner = &self.inner;
+        if fd == inner.waker_fd {
+            inner.shared.waker.drain();
+            return;
+        }
+        let (handler, location, deliver) = {
+            let mut handlers = inner.handlers.borrow_mut();
+            // Removed earlier in this iteration: never called again.
+            let Some(entry) = handlers.get_mut(fd) else {
+                return;
+            };
+            // Registered after this poll returned, or already delivered in it.
+            if entry.added_poll >= generation || entry.last_poll == generation {
+                return;
+            }
+            entry.last_poll = generation;
+            let deliver = events & (entry.events | Events::ERROR | Events::INVALID);
+            if deliver.is_empty() {
+                return;
+            }
+            if inner.trigger == Trigger::Edge && entry.trigger == Trigger::Level {
+                inner.recheck.borrow_mut().push(fd);
+            }
+            (entry.handler.clone(), entry.location, deliver)
+        };
+        if deliver.contains(Events::INVALID) {
+            log::error!(
+                target: "tornado.general",
+                "fd {fd} (handler registered at {location}) was closed without remove_handler; its handler is removed"
+            );
+            let stale = inner.handlers.borrow_mut().remove(fd);
+            let _ = self.on_selector(|s| s.unregister(fd));
+            drop(stale);
+        }
+        bump(&inner.counters.handler_calls);
+        let call = move || match handler.try_borrow_mut() {
+            Ok(mut h) => (*h)(fd, deliver),
+            Err(_) => log::error!(target: "tornado.general", "fd {fd}'s handler re-entered itself"),
+        };
+        self.run_callback(Box::new(call), location, CallbackKind::Handler);
+    }
+
+    /// Runs one piece of user code: panics are caught and reported, and long
+    /// runs logged when a blocking threshold is set.
+    pub(crate) fn run_callback(
+        &self,
+        callback: Callback,
+        location: &'static Location<'static>,
+        kind: CallbackKind,
+    ) {
+        let inner = &self.inner;
+        let threshold = inner.blocking_threshold.get();
+        let start = threshold.map(|_| {
+            inner.shared.watch.running(location);
+            Instant::now()
+        });
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
+            self.report_panic(kind, location, payload);
+        }
+        if let (Some(threshold), Some(start)) = (threshold, start) {
+            let took = start.elapsed();
+            if took > threshold {
+                log::warn!(
+                    target: "tornado.general",
+                    "blocking {kind} registered at {location} ran for {took:?} (threshold {threshold:?})"
+                );
+            }
+        }
+    }
+
+    fn report_panic(
+        &self,
+        kind: CallbackKind,
+        location: &'static Location<'static>,
+        payload: Box<dyn Any + Send>,
+    ) {
+        bump(&self.inner.counters.panics);
+        let report = CallbackPanic {
+            kind,
+            location,
+            message: panic_message(&*payload),
+        };
+        let handler = self.inner.exception_handler.borrow().clone();
+        match handler {
+            Some(h) => {
+                if catch_unwind(AssertUnwindSafe(|| h(&report))).is_err() {
+                    log::error!(target: "tornado.application", "the IOLoop's exception handler panicked");
+                }
+            }
+            None => log::error!(
+                target: "tornado.application",
+                "Exception in {} registered at {}: {}",
+                report.kind,
+                report.location,
+                report.message
+            ),
+        }
+    }
+
+    /// Starts the loop, runs `func`'s future to completion, stops the loop
+    /// and returns the future's result (Tornado's `run_sync`). With a
+    /// `timeout`, gives up (cancelling the future) after that long. On a loop
+    /// that is already running this is [`Error::AlreadyRunning`].
+    ///
+    /// ```
+    /// use tornado_concurrent::Future;
+    /// use tornado_ioloop::IOLoop;
+    ///
+    /// let ioloop = IOLoop::new().unwrap();
+    /// let v = ioloop
+    ///     .run_sync(
+    ///         || {
+    ///             let f = Future::new();
+    ///             let g = f.clone();
+    ///             IOLoop::current().add_callback(move || g.set_result(7).unwrap());
+    ///             f
+    ///         },
+    ///         None,
+    ///     )
+    ///     .unwrap();
+    /// assert_eq!(v, 7);
+    /// ```
+    pub fn run_sync<T, F>(&self, func: F, timeout: Option<Duration>) -> Result<T, Error>
+    where
+        T: 'static,
+        F: FnOnce() -> Future<T> + 'static,
+    {
+        if self.inner.closed.get() {
+            return Err(Error::Closed);
+        }
+        if self.inner.running.get() {
+            return Err(Error::AlreadyRunning);
+        }
+        let slot: Rc<RefCell<Option<Future<T>>>> = Rc::new(RefCell::new(None));
+        let timed_out = Rc::new(Cell::new(false));
+        let (s, me) = (slot.clone(), self.clone());
+        self.add_callback(move || {
+            let future = match catch_unwind(AssertUnwindSafe(func)) {
+                Ok(f) => f,
+                Err(p) => Future::failed(FutureError::from_panic(&*p)),
+            };
+            let stopper = me.clone();
+            future.add_done_callback(move |_| stopper.stop());
+            *s.borrow_mut() = Some(future);
+        });
+        let timer = timeout.map(|d| {
+            let (t, s, me) = (timed_out.clone(), slot.clone(), self.clone());
+            self.call_later(d, move || {
+                t.set(true);
+                if let Some(f) = &*s.borrow() {
+                    f.cancel();
+                }
+                me.stop();
+            })
+        });
+        let started = self.start();
+        if let Some(t) = timer {
+            self.remove_timeout(t);
+        }
+        started?;
+        let future = slot.borrow_mut().take();
+        match future {
+            Some(f) if f.done() && !(timed_out.get() && f.cancelled()) => {
+                f.take_result().map_err(Error::Future)
+            }
+            _ if timed_out.get() => Err(Error::Timeout(timeout.unwrap_or_default())),
+            _ => Err(Error::StoppedBeforeComplete),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The timer heap: a binary heap of deadlines plus a slab of callbacks.
+//!
+//! Cancelling only empties the callback's slab slot (O(1)); the heap entry
+//! stays until it reaches the top or until cancelled entries pile up, when
+//! the heap is compacted (over 512 and over half the heap, as Tornado does).
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::panic::Location;
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::ioloop::Callback;
+
+/// Compaction threshold, as in Tornado's `_CANCELLED_TIMEOUT_COMPACT`.
+const COMPACT_MIN_CANCELLED: usize = 512;
+
+/// Identifies a scheduled timeout; pass it to `IOLoop::remove_timeout`.
+/// Removing one that already fired or was removed is a no-op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeout {
+    /// Slab key of the slot.
+    key: usize,
+    /// Sequence number, so that a reused slot is not mistaken for this one.
+    seq: u64,
+}
+
+/// A heap entry; ordered by deadline, then by insertion order.
+struct Entry {
+    deadline: Instant,
+    seq: u64,
+    key: usize,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
+    }
+}
+
+/// A slot: the callback of one heap entry.
+struct Slot {
+    /// Equals the heap entry's `seq`.
+    seq: u64,
+    /// `None` once cancelled (the heap entry, if any, is then stale).
+    callback: Option<(Callback, &'static Location<'static>)>,
+    /// False once `pop_due` moved the entry out of the heap.
+    in_heap: bool,
+}
+
+/// All pending timeouts of one loop.
+#[derive(Default)]
+pub(crate) struct TimerHeap {
+    /// Min-heap by deadline; may contain cancelled (stale) entries.
+    heap: BinaryHeap<Reverse<Entry>>,
+    /// One slot per heap entry, live or cancelled.
+    slots: Slab<Slot>,
+    /// Number of stale entries in `heap`.
+    cancelled: usize,
+    /// Next sequence number; never reused.
+    next_seq: u64,
+}
+
+impl TimerHeap {
+    pub(crate) fn add(
+        &mut self,
+        deadline: Instant,
+        callback: Callback,
+        loc: &'static Location<'static>,
+    ) -> Timeout {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let key = self.slots.insert(Slot {
+            seq,
+            callback: Some((callback, loc)),
+            in_heap: true,
+        });
+        self.heap.push(Reverse(Entry { deadline, seq, key }));
+        Timeout { key, seq }
+    }
+
+    /// Cancels `t` if it is still pending; returns the callback so that the
+    /// caller drops it outside any borrow of the loop.
+    pub(crate) fn remove(&mut self, t: Timeout) -> Option<Callback> {
+        let slot = self.slots.get_mut(t.key).filter(|s| s.seq == t.seq)?;
+        let (cb, _) = slot.callback.take()?;
+        if !slot.in_heap {
+            // Already popped as due: `take` will find it empty and free it.
+            return Some(cb);
+        }
+        self.cancelled += 1;
+        if self.cancelled > COMPACT_MIN_CANCELLED && self.cancelled * 2 > self.heap.len() {
+            self.compact();
+        }
+        Some(cb)
+    }
+
+    /// Drops every stale entry and slot.
+    fn compact(&mut self) {
+        let slots = &mut self.slots;
+        self.heap.retain(|Reverse(e)| {
+            let live = slots[e.key].callback.is_some();
+            debug_assert!(slots[e.key].in_heap);
+            if !live {
+                slots.remove(e.key);
+            }
+            live
+        });
+        self.cancelled = 0;
+    }
+
+    /// Moves the timeouts due at `now` from the heap to `due`, in deadline
+    /// order. Their callbacks stay in the slab until `take`n, so that one due
+    /// timeout can still cancel another due in the same iteration.
+    pub(crate) fn pop_due(&mut self, now: Instant, due: &mut Vec<Timeout>) {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if top.deadline > now {
+                break;
+            }
+            let Reverse(e) = self.heap.pop().expect("peeked");
+            let slot = &mut self.slots[e.key];
+            if slot.callback.is_some() {
+                slot.in_heap = false;
+                due.push(Timeout {
+                    key: e.key,
+                    seq: e.seq,
+                });
+            } else {
+                self.slots.remove(e.key);
+                self.cancelled -= 1;
+            }
+        }
+    }
+
+    /// Takes the callback of a due timeout (popped by `pop_due`) and frees its
+    /// slot; `None` if it was cancelled meanwhile.
+    pub(crate) fn take(&mut self, t: Timeout) -> Option<(Callback, &'static Location<'static>)> {
+        self.slots
+            .get(t.key)
+            .filter(|s| s.seq == t.seq && !s.in_heap)?;
+        self.slots.remove(t.key).callback
+    }
+
+    /// The earliest live deadline, dropping stale entries found on top.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if self.slots[top.key].callback.is_some() {
+                return Some(top.deadline);
+            }
+            let Reverse(e) = self.heap.pop().expect("peeked");
+            self.slots.remove(e.key);
+            self.cancelled -= 1;
+        }
+        None
+    }
+
+    /// Pending (not cancelled) timeouts; a cancelled due one that awaits
+    /// `take` may still be counted for the rest of its iteration.
+    pub(crate) fn pending(&self) -> usize {
+        self.slots.len() - self.cancelled
+    }
+
+    /// Entries in the heap, stale ones included (for tests of compaction).
+    #[cfg(test)]
+    pub(crate) fn heap_len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Drops every timeout (when the loop closes).
+    pub(crate) fn clear(&mut self) -> Vec<Callback> {
+        self.heap.clear();
+        self.cancelled = 0;
+        self.slots
+            .drain()
+            .filter_map(|s| s.callback.map(|(cb, _)| cb))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn noop() -> Callback {
+        Box::new(|| {})
+    }
+
+    #[test]
+    fn order_and_cancel() {
+        let mut h = TimerHeap::default();
+        let t0 = Instant::now();
+        let loc = Location::caller();
+        let a = h.add(t0 + Duration::from_millis(2), noop(), loc);
+        let b = h.add(t0 + Duration::from_millis(1), noop(), loc);
+        let c = h.add(t0 + Duration::from_millis(1), noop(), loc);
+        assert!(h.remove(c).is_some());
+        assert!(h.remove(c).is_none(), "second removal is a no-op");
+        assert_eq!(h.pending(), 2);
+        let mut due = Vec::new();
+        h.pop_due(t0 + Duration::from_millis(5), &mut due);
+        assert_eq!(due, vec![b, a]);
+        assert!(h.take(b).is_some());
+        assert!(
+            h.remove(a).is_some(),
+            "a due timeout can still be cancelled"
+        );
+        assert!(h.take(a).is_none());
+        assert_eq!(h.pending(), 0);
+        assert!(h.remove(b).is_none(), "removing a fired timeout is a no-op");
+        assert_eq!(h.next_deadline(), None);
+    }
+
+    #[test]
+    fn compacts_when_cancelled_pile_up() {
+        let mut h = TimerHeap::default();
+        let t0 = Instant::now() + Duration::from_secs(60);
+        let loc = Location::caller();
+        let handles: Vec<_> = (0..2000)
+            .map(|i| h.add(t0 + Duration::from_millis(i), noop(), loc))
+            .collect();
+        for t in &handles[..1500] {
+            h.remove(*t);
+        }
+        assert!(h.heap_len() < 2000, "heap was compacted: {}", h.heap_len());
+        assert_eq!(h.pending(), 500);
+        assert_eq!(h.next_deadline(), Some(t0 + Duration::from_millis(1500)));
+        // A slot freed by compaction and reused must not be cancellable
+        // through the old handle.
+        let fresh = h.add(t0, noop(), loc);
+        assert!(h.remove(handles[0]).is_none());
+        assert!(h.remove(fresh).is_some());
+    }
+}
