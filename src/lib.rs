@@ -24,3 +24,8 @@
 
 pub use tornado_concurrent as concurrent;
 pub use tornado_ioloop as ioloop;
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

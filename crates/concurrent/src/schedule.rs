@@ -43,8 +43,11 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<dyn Schedule>>> = const { RefCell::new(None) };
 }
 
+/// Makes (or finds) a current scheduler; installed by the loop crate.
+pub type Fallback = fn() -> Option<Rc<dyn Schedule>>;
+
 /// Creates a scheduler when none is current (installed by the loop crate).
-static FALLBACK: OnceCell<fn() -> Option<Rc<dyn Schedule>>> = OnceCell::new();
+static FALLBACK: OnceCell<Fallback> = OnceCell::new();
 
 /// Makes `scheduler` current on this thread; returns the one it replaces.
 pub fn set_current(scheduler: Option<Rc<dyn Schedule>>) -> Option<Rc<dyn Schedule>> {
@@ -58,7 +61,7 @@ pub fn current() -> Option<Rc<dyn Schedule>> {
 
 /// Installs the hook that creates a current scheduler on demand. Only the
 /// first call has effect: there is one loop implementation per process.
-pub fn set_fallback(make_current: fn() -> Option<Rc<dyn Schedule>>) {
+pub fn set_fallback(make_current: Fallback) {
     let _ = FALLBACK.set(make_current);
 }
 
