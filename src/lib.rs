@@ -8,6 +8,10 @@
 //! |---|---|---|
 //! | [`ioloop`] | `tornado-ioloop` | `tornado.ioloop` |
 //! | [`concurrent`] | `tornado-concurrent` | `tornado.concurrent` |
+//! | [`r#gen`] | `tornado-gen` | `tornado.gen` |
+//!
+//! `gen` is a keyword in Rust 2024: there, write `tornado::r#gen` or depend
+//! on `tornado_gen` directly; older editions can write `tornado::gen`.
 //!
 //! ```
 //! use tornado::concurrent::Future;
@@ -23,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub use tornado_concurrent as concurrent;
+pub use tornado_gen as r#gen;
 pub use tornado_ioloop as ioloop;
 
 /// The README's example, compiled and run as a doctest so it stays true.

@@ -1,0 +1,216 @@
+//! The runner for Rust `async` code: compiler-made state machines.
+//!
+//! Each coroutine is a task in a thread-local table. Its waker is
+//! thread-safe: woken on the loop's own thread it queues a resume callback
+//! on the current loop; woken from another thread it sends that callback
+//! through the loop's remote queue. A task is resumed at most once per wake
+//! (the `scheduled` flag), and never inline from `wake`.
+//!
+//! Before each resume the task checks whether anybody still wants its
+//! result: if the result future was cancelled or set by someone else, or if
+//! every handle to it was dropped, the state machine is dropped instead of
+//! polled, releasing whatever it holds.
+
+use std::cell::RefCell;
+use std::future::Future as StdFuture;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+use slab::Slab;
+use tornado_concurrent::schedule::{self, RemoteSchedule};
+use tornado_concurrent::{Error, Future};
+
+/// Something the table can resume.
+trait Resume {
+    /// Polls once (or drops the state machine if abandoned). Returns true
+    /// when the task is finished and must leave the table.
+    fn resume(&self) -> bool;
+}
+
+/// One table entry.
+struct Slot {
+    /// Distinguishes this task from a later one reusing the slab key.
+    id: u64,
+    task: Rc<dyn Resume>,
+}
+
+/// The tasks of this thread.
+#[derive(Default)]
+struct Table {
+    slots: Slab<Slot>,
+    next_id: u64,
+}
+
+thread_local! {
+    static TASKS: RefCell<Table> = RefCell::new(Table::default());
+    /// Its address identifies the thread, cheaper than `thread::current()`.
+    static THREAD_MARK: u8 = const { 0 };
+}
+
+fn thread_mark() -> usize {
+    THREAD_MARK.with(|m| m as *const u8 as usize)
+}
+
+/// The `Send + Sync` half of a task: enough to find it again.
+struct TaskWaker {
+    /// Slab key in the owner thread's table.
+    key: usize,
+    /// The task's id, checked on resume.
+    id: u64,
+    /// The owner thread's mark.
+    owner: usize,
+    /// True from a wake until the resume starts.
+    scheduled: AtomicBool,
+    /// The owner loop's remote queue, for wakes from other threads.
+    remote: Option<Arc<dyn RemoteSchedule>>,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (key, id) = (self.key, self.id);
+        if thread_mark() == self.owner {
+            schedule::schedule(Box::new(move || resume(key, id)));
+        } else if let Some(remote) = &self.remote {
+            if remote.schedule_remote(Box::new(move || resume(key, id))).is_err() {
+                log::debug!(target: "tornado.general", "coroutine woken after its IOLoop closed");
+            }
+        }
+    }
+}
+
+/// Runs on the owner thread: resumes the task `key` if it is still `id`.
+fn resume(key: usize, id: u64) {
+    let task = TASKS.with(|t| {
+        let t = t.borrow();
+        t.slots.get(key).filter(|s| s.id == id).map(|s| s.task.clone())
+    });
+    let Some(task) = task else { return };
+    if task.resume() {
+        let finished = TASKS.with(|t| {
+            let mut t = t.borrow_mut();
+            match t.slots.get(key) {
+                Some(s) if s.id == id => Some(t.slots.remove(key)),
+                _ => None,
+            }
+        });
+        // Dropped outside the table's borrow: the state machine's captures
+        // may run arbitrary code (even start coroutines) when dropped.
+        drop(finished);
+    }
+}
+
+/// A coroutine: its state machine and where its result goes.
+struct Task<F, T> {
+    /// `None` once finished or abandoned.
+    future: RefCell<Option<Pin<Box<F>>>>,
+    /// The coroutine's result.
+    result: Future<T>,
+    /// Detached tasks (`spawn`) run to the end even if nobody holds
+    /// `result`; attached ones stop when it is dropped.
+    detached: bool,
+    /// This task's waker.
+    waker: Waker,
+    /// Its shared half, to clear `scheduled`.
+    shared: Arc<TaskWaker>,
+}
+
+impl<F, T> Task<F, T>
+where
+    F: StdFuture<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
+    /// Nobody can observe the result any more: cancelled, set by someone
+    /// else, or (for attached tasks) every other handle dropped.
+    fn abandoned(&self) -> bool {
+        self.result.done() || (!self.detached && self.result.handle_count() == 1)
+    }
+}
+
+impl<F, T> Resume for Task<F, T>
+where
+    F: StdFuture<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
+    fn resume(&self) -> bool {
+        self.shared.scheduled.store(false, Ordering::Release);
+        let mut slot = self.future.borrow_mut();
+        let Some(fut) = slot.as_mut() else { return true };
+        let outcome = if self.abandoned() {
+            None
+        } else {
+            let mut cx = Context::from_waker(&self.waker);
+            match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+                Ok(Poll::Pending) => return false,
+                Ok(Poll::Ready(value)) => Some(value),
+                Err(payload) => Some(Err(Error::from_panic(&*payload))),
+            }
+        };
+        // Finished, failed or abandoned: drop the state machine first (it
+        // releases what it holds), outside the borrow, then publish.
+        let state_machine = slot.take();
+        drop(slot);
+        drop(state_machine);
+        match outcome {
+            Some(Ok(v)) => {
+                let _ = self.result.set_result(v);
+            }
+            Some(Err(e)) => {
+                let _ = self.result.set_exception(e);
+            }
+            None => {}
+        }
+        true
+    }
+}
+
+/// Creates a task for `fut`, resolving `result`, and runs it once now.
+pub(crate) fn start<F, T>(fut: F, result: Future<T>, detached: bool)
+where
+    F: StdFuture<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
+    let remote = schedule::current_or_fallback().map(|s| s.remote());
+    let (key, id) = TASKS.with(|t| {
+        let mut t = t.borrow_mut();
+        let id = t.next_id;
+        t.next_id += 1;
+        (t.slots.vacant_key(), id)
+    });
+    let shared = Arc::new(TaskWaker {
+        key,
+        id,
+        owner: thread_mark(),
+        // Set while the first run happens, so that a wake during it queues
+        // exactly one resume.
+        scheduled: AtomicBool::new(true),
+        remote,
+    });
+    let task: Rc<dyn Resume> = Rc::new(Task {
+        future: RefCell::new(Some(Box::pin(fut))),
+        result,
+        detached,
+        waker: Waker::from(shared.clone()),
+        shared,
+    });
+    TASKS.with(|t| {
+        let inserted = t.borrow_mut().slots.insert(Slot { id, task });
+        debug_assert_eq!(inserted, key);
+    });
+    resume(key, id);
+}
+
+/// Number of live coroutines on this thread (for tests and metrics).
+pub fn live_coroutines() -> usize {
+    TASKS.with(|t| t.borrow().slots.len())
+}
