@@ -85,7 +85,9 @@ impl Executor for ThreadPool {
                 .spawn(move || worker(pool));
             match spawned {
                 Ok(_) => state.threads += 1,
-                Err(e) => log::error!(target: "tornado.general", "cannot start an executor thread: {e}"),
+                Err(e) => {
+                    log::error!(target: "tornado.general", "cannot start an executor thread: {e}")
+                }
             }
         }
     }
@@ -180,10 +182,12 @@ where
         Ok(s) => s,
         Err(e) => return Future::failed(e),
     };
-    executor.execute(Box::new(move || match catch_unwind(AssertUnwindSafe(work)) {
-        Ok(Ok(v)) => setter.set_result(v),
-        Ok(Err(e)) => setter.set_exception(e),
-        Err(p) => setter.set_exception(Error::from_panic(&*p)),
+    executor.execute(Box::new(move || {
+        match catch_unwind(AssertUnwindSafe(work)) {
+            Ok(Ok(v)) => setter.set_result(v),
+            Ok(Err(e)) => setter.set_exception(e),
+            Err(p) => setter.set_exception(Error::from_panic(&*p)),
+        }
     }));
     future
 }

@@ -44,7 +44,8 @@ mod wait_iterator;
 
 pub use coroutine::{coroutine, spawn};
 pub use executor::{
-    Executor, Job, ThreadPool, default_executor, run_in_executor, run_on, set_default_executor, try_run_in_executor,
+    Executor, Job, ThreadPool, default_executor, run_in_executor, run_on, set_default_executor,
+    try_run_in_executor,
 };
 pub use multi::{Multi, convert_yielded, maybe_future, multi};
 pub use runner::{Generator, Runner, Step, Yielded, run_generator};

@@ -119,7 +119,8 @@ impl<O: 'static> State<O> {
 
 /// The value of a child known to have succeeded.
 fn value<T: 'static>(f: &Future<T>) -> T {
-    f.take_result().expect("multi collects only after every child succeeded")
+    f.take_result()
+        .expect("multi collects only after every child succeeded")
 }
 
 impl<F, T> Multi for Vec<F>
@@ -132,7 +133,10 @@ where
     fn into_multi(self) -> Future<Vec<T>> {
         let children: Vec<Future<T>> = self.into_iter().map(convert_yielded).collect();
         let kept = children.clone();
-        let state = State::new(children.len(), Box::new(move || kept.iter().map(value).collect()));
+        let state = State::new(
+            children.len(),
+            Box::new(move || kept.iter().map(value).collect()),
+        );
         for c in &children {
             state.watch(c);
         }

@@ -83,7 +83,8 @@ pub trait Generator: 'static {
     type Output: 'static;
 
     /// Runs until the next suspension or the end.
-    fn resume(&mut self, sent: Option<Result<Self::Sent, Error>>) -> Step<Self::Sent, Self::Output>;
+    fn resume(&mut self, sent: Option<Result<Self::Sent, Error>>)
+    -> Step<Self::Sent, Self::Output>;
 }
 
 /// What the runner waits on between resumptions.
@@ -120,14 +121,16 @@ pub fn run_generator<G: Generator>(generator: G) -> Future<G::Output> {
     });
     // Python calls the generator once to reach its first `yield` before
     // building the Runner; `send_into` is that first call here.
-    match runner.send_into(None) {
-        Some(Step::Yield(first)) => {
-            if runner.handle_yield(first) {
-                runner.run();
-            }
+    let ready = match runner.send_into(None) {
+        Some(Step::Yield(first)) => runner.handle_yield(first),
+        Some(Step::Return(r)) => {
+            runner.finish(r);
+            false
         }
-        Some(Step::Return(r)) => runner.finish(r),
-        None => {}
+        None => false,
+    };
+    if ready {
+        runner.run();
     }
     if !result_future.done() {
         // A cancelled result releases the generator at once, not only when

@@ -82,7 +82,10 @@ impl Wake for TaskWaker {
         if thread_mark() == self.owner {
             schedule::schedule(Box::new(move || resume(key, id)));
         } else if let Some(remote) = &self.remote {
-            if remote.schedule_remote(Box::new(move || resume(key, id))).is_err() {
+            if remote
+                .schedule_remote(Box::new(move || resume(key, id)))
+                .is_err()
+            {
                 log::debug!(target: "tornado.general", "coroutine woken after its IOLoop closed");
             }
         }
@@ -93,7 +96,10 @@ impl Wake for TaskWaker {
 fn resume(key: usize, id: u64) {
     let task = TASKS.with(|t| {
         let t = t.borrow();
-        t.slots.get(key).filter(|s| s.id == id).map(|s| s.task.clone())
+        t.slots
+            .get(key)
+            .filter(|s| s.id == id)
+            .map(|s| s.task.clone())
     });
     let Some(task) = task else { return };
     if task.resume() {
@@ -145,7 +151,9 @@ where
     fn resume(&self) -> bool {
         self.shared.scheduled.store(false, Ordering::Release);
         let mut slot = self.future.borrow_mut();
-        let Some(fut) = slot.as_mut() else { return true };
+        let Some(fut) = slot.as_mut() else {
+            return true;
+        };
         let outcome = if self.abandoned() {
             None
         } else {

@@ -115,7 +115,9 @@ impl<T: 'static> WaitIterator<T> {
         .await;
         self.remaining -= 1;
         self.current_index = Some(index);
-        let f = self.futures[index].take().expect("each index finishes once");
+        let f = self.futures[index]
+            .take()
+            .expect("each index finishes once");
         Some((index, f.take_result()))
     }
 }
