@@ -87,6 +87,10 @@ pub(crate) struct Inner {
     /// Level-triggered fds delivered in the last poll, to re-check (edge
     /// backends only).
     pub(crate) recheck: RefCell<Vec<RawFd>>,
+    /// Scratch for the ready fds of one poll, reused between iterations.
+    pub(crate) ready: RefCell<Vec<(RawFd, Events)>>,
+    /// Scratch for the due timeouts of one iteration, likewise.
+    pub(crate) due: RefCell<Vec<Timeout>>,
     /// Incremented when `select` returns; see `Entry::added_poll`.
     pub(crate) poll_generation: Cell<u64>,
     /// What other threads see.
@@ -158,6 +162,8 @@ impl IOLoop {
                 timers: RefCell::new(TimerHeap::default()),
                 handlers: RefCell::new(HandlerTable::default()),
                 recheck: RefCell::new(Vec::new()),
+                ready: RefCell::new(Vec::new()),
+                due: RefCell::new(Vec::new()),
                 poll_generation: Cell::new(0),
                 shared: Arc::new(Shared::new(waker)),
                 waker_fd,

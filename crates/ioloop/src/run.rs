@@ -78,7 +78,7 @@ impl IOLoop {
 
         self.drain_remote();
         let ncallbacks = inner.callbacks.borrow().len();
-        let mut due = Vec::new();
+        let mut due = std::mem::take(&mut *inner.due.borrow_mut());
         if inner.timers.borrow().pending() > 0 {
             let now = self.time();
             inner.timers.borrow_mut().pop_due(now, &mut due);
@@ -92,13 +92,15 @@ impl IOLoop {
             bump(&inner.counters.callbacks_run);
             self.run_callback(callback, location, CallbackKind::Callback);
         }
-        for t in due {
+        for &t in &due {
             let taken = inner.timers.borrow_mut().take(t);
             if let Some((callback, location)) = taken {
                 bump(&inner.counters.timeouts_fired);
                 self.run_callback(callback, location, CallbackKind::Timeout);
             }
         }
+        due.clear();
+        *inner.due.borrow_mut() = due;
         if inner.shared.stop.load(Ordering::Acquire) || inner.closed.get() {
             self.add_run_time(started);
             return Ok(());
@@ -113,10 +115,15 @@ impl IOLoop {
             next.map(|deadline| deadline.saturating_duration_since(self.time()))
         };
 
-        let mut ready = Vec::new();
+        // Scratch buffer reused across iterations (put back below).
+        let mut ready = std::mem::take(&mut *inner.ready.borrow_mut());
         self.recheck_level_handlers(&mut ready);
         if !ready.is_empty() {
             timeout = Some(Duration::ZERO);
+        }
+        let custom_clock = inner.clock.borrow().clone();
+        if let Some(clock) = custom_clock {
+            timeout = clock.poll_timeout(timeout);
         }
         self.add_run_time(started);
 
@@ -131,9 +138,11 @@ impl IOLoop {
 
         let generation = inner.poll_generation.get() + 1;
         inner.poll_generation.set(generation);
-        for (fd, events) in ready {
+        for &(fd, events) in &ready {
             self.handle_events(fd, events, generation);
         }
+        ready.clear();
+        *inner.ready.borrow_mut() = ready;
         self.add_run_time(poll_end);
         Ok(())
     }
