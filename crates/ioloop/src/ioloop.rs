@@ -206,6 +206,12 @@ impl IOLoop {
         self.inner.backend_name
     }
 
+    /// How this loop's backend reports readiness. Code that registers fds
+    /// with `Trigger::Edge` can skip interest updates on edge backends.
+    pub fn trigger(&self) -> Trigger {
+        self.inner.trigger
+    }
+
     /// A `Send + Sync` handle for other threads.
     pub fn remote(&self) -> Remote {
         Remote {

@@ -1,0 +1,204 @@
+//! The read and write buffers.
+//!
+//! Both are linear in the data they carry: the read buffer only moves its
+//! unread bytes to the front when the consumed prefix is at least half of
+//! it, and hands the whole allocation out, uncopied, when a read takes all
+//! it holds. An emptied buffer keeps no allocation, so idle streams cost
+//! nothing here.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+
+use crate::transport::Transport;
+
+/// Bytes read from the transport and not yet handed to a read.
+#[derive(Default)]
+pub(crate) struct ReadBuffer {
+    /// `data[start..]` are the unread bytes.
+    data: Vec<u8>,
+    /// Bytes at the front already handed out.
+    start: usize,
+}
+
+impl ReadBuffer {
+    pub(crate) fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    /// Reads once from `transport`, up to `chunk` bytes, appending them.
+    pub(crate) fn read_from(
+        &mut self,
+        transport: &mut dyn Transport,
+        chunk: usize,
+    ) -> io::Result<usize> {
+        if self.start > 0 && self.start * 2 >= self.data.len() {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+        self.data.reserve(chunk);
+        let spare = self.data.spare_capacity_mut();
+        let len = spare.len().min(chunk);
+        let n = transport.read_uninit(&mut spare[..len])?;
+        assert!(
+            n <= len,
+            "Transport::read_uninit returned more than it was given"
+        );
+        // SAFETY: the `Transport` contract says the first `n` spare bytes
+        // were initialised, and `n` fits in the capacity.
+        unsafe { self.data.set_len(self.data.len() + n) };
+        Ok(n)
+    }
+
+    /// Removes and returns the first `n` unread bytes (`n <= len`).
+    pub(crate) fn take(&mut self, n: usize) -> Vec<u8> {
+        debug_assert!(n <= self.len());
+        if n == self.len() {
+            if self.start == 0 {
+                return std::mem::take(&mut self.data);
+            }
+            let out = self.data[self.start..].to_vec();
+            self.clear();
+            return out;
+        }
+        let out = self.data[self.start..self.start + n].to_vec();
+        self.start += n;
+        out
+    }
+
+    /// Copies the first `n` unread bytes into `dest[..n]` and drops them.
+    pub(crate) fn take_into(&mut self, dest: &mut [u8]) {
+        let n = dest.len();
+        dest.copy_from_slice(&self.data[self.start..self.start + n]);
+        self.start += n;
+        if self.start == self.data.len() {
+            self.clear();
+        }
+    }
+
+    /// Empties the buffer and frees its allocation.
+    pub(crate) fn clear(&mut self) {
+        self.data = Vec::new();
+        self.start = 0;
+    }
+}
+
+/// Data handed to `write` and not yet to the kernel, in order.
+#[derive(Default)]
+pub(crate) struct WriteBuffer {
+    /// Whole chunks as given to `write`.
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes of the front chunk already written.
+    offset: usize,
+    /// Unwritten bytes in all chunks.
+    len: usize,
+    /// Total bytes ever written to the transport (for write futures).
+    written: u64,
+    /// Total bytes ever queued.
+    queued: u64,
+}
+
+impl WriteBuffer {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub(crate) fn queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// Counts bytes written without queueing them (a direct write).
+    pub(crate) fn count_direct(&mut self, n: usize) {
+        self.written += n as u64;
+        self.queued += n as u64;
+    }
+
+    /// Queues what a direct write of `data` left: its first `written` bytes
+    /// already went to the kernel. Only valid on an empty buffer.
+    pub(crate) fn push_partial(&mut self, data: Vec<u8>, written: usize) {
+        debug_assert!(self.chunks.is_empty() && written < data.len());
+        self.written += written as u64;
+        self.queued += written as u64;
+        self.len += data.len() - written;
+        self.queued += (data.len() - written) as u64;
+        self.offset = written;
+        self.chunks.push_back(data);
+    }
+
+    pub(crate) fn push(&mut self, data: Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        self.queued += data.len() as u64;
+        self.chunks.push_back(data);
+    }
+
+    /// Writes as much as the transport takes, in as few calls as it can.
+    /// Returns `Ok(true)` when all was written, `Ok(false)` on `WouldBlock`.
+    pub(crate) fn write_to(&mut self, transport: &mut dyn Transport) -> io::Result<bool> {
+        while self.len > 0 {
+            let mut slices: [IoSlice<'_>; 16] = [IoSlice::new(&[]); 16];
+            let mut count = 0;
+            for (i, chunk) in self.chunks.iter().take(slices.len()).enumerate() {
+                let from = if i == 0 { self.offset } else { 0 };
+                slices[i] = IoSlice::new(&chunk[from..]);
+                count += 1;
+            }
+            let n = match transport.write_vectored(&slices[..count]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the transport accepted no bytes",
+                    ));
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.advance(n);
+        }
+        Ok(true)
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.len -= n;
+        self.written += n as u64;
+        while n > 0 {
+            let front = self
+                .chunks
+                .front()
+                .expect("written bytes were queued")
+                .len()
+                - self.offset;
+            if n >= front {
+                n -= front;
+                self.chunks.pop_front();
+                self.offset = 0;
+            } else {
+                self.offset += n;
+                n = 0;
+            }
+        }
+        if self.chunks.is_empty() {
+            // Free the deque's storage too: idle streams hold nothing.
+            self.chunks = VecDeque::new();
+        }
+    }
+}

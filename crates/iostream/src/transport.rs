@@ -1,0 +1,224 @@
+//! What a stream reads from and writes to: TCP and Unix sockets, pipes, and
+//! (in `tls.rs`) TLS over any of them.
+
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+/// A non-blocking byte transport under an [`IOStream`](crate::IOStream).
+///
+/// Reads and writes return `WouldBlock` when the fd is not ready; the stream
+/// then waits for the loop to report readiness. A transport that buffers
+/// output of its own (TLS) says so with `pending_output` and empties it in
+/// `flush`.
+///
+/// # Safety
+/// `read_uninit` must return a count no larger than `buf.len()` and must
+/// have initialised that many bytes at the start of `buf`: the stream
+/// exposes them as `u8`s. (Reading into uninitialised memory spares zeroing
+/// every buffer before the kernel overwrites it.)
+pub unsafe trait Transport: 'static {
+    /// The fd whose readiness the loop watches.
+    fn fd(&self) -> RawFd;
+
+    /// Reads into possibly uninitialised memory; `Ok(0)` is end of file.
+    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize>;
+
+    /// Writes some of `bufs`, in order.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+
+    /// True if the transport holds output not yet handed to the kernel.
+    fn pending_output(&self) -> bool {
+        false
+    }
+
+    /// Hands buffered output to the kernel (`WouldBlock` if it cannot all go).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// True while a handshake (TLS) must finish before data flows.
+    fn handshaking(&self) -> bool {
+        false
+    }
+
+    /// Advances the handshake; `WouldBlock` until it can go on.
+    fn handshake(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Closes the writing half (sends FIN on a socket).
+    fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// Sets `TCP_NODELAY` where it means something.
+    fn set_nodelay(&self, _nodelay: bool) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// The pending socket error (`SO_ERROR`), cleared by reading it.
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(None)
+    }
+}
+
+fn cvt(res: isize) -> io::Result<usize> {
+    if res < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(res as usize)
+    }
+}
+
+/// `send` flags: never raise SIGPIPE on a peer that went away; the write
+/// fails with `EPIPE` instead.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const SEND_FLAGS: libc::c_int = 0;
+
+/// Most slices one `sendmsg` takes (IOV_MAX is at least 1024 where we run).
+const MAX_IOV: usize = 64;
+
+pub(crate) fn read_fd(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: the kernel writes at most `len` bytes into `buf`, which is
+    // valid for writes of that length; uninitialised memory is fine for read(2).
+    cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+pub(crate) fn write_fd(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let n = bufs.len().min(MAX_IOV);
+    // SAFETY: IoSlice is ABI-compatible with iovec; the slices outlive the call.
+    cvt(unsafe { libc::writev(fd, bufs.as_ptr().cast(), n as libc::c_int) })
+}
+
+fn recv_socket(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: as in `read_fd`.
+    cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
+}
+
+fn send_socket(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: a zeroed msghdr is valid; we fill in only the iovec fields.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(MAX_IOV) as _;
+    // SAFETY: `msg` points at `bufs`, valid iovecs that outlive the call.
+    cvt(unsafe { libc::sendmsg(fd, &msg, SEND_FLAGS) })
+}
+
+fn socket_error(fd: RawFd) -> io::Result<Option<io::Error>> {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid out-parameters of the right size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
+}
+
+// SAFETY (for each impl below): `read_uninit` returns what read(2)/recv(2)
+// returned, which never exceeds the length passed and counts the bytes the
+// kernel wrote.
+
+unsafe impl Transport for TcpStream {
+    fn fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+        recv_socket(self.as_raw_fd(), buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        send_socket(self.as_raw_fd(), bufs)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        TcpStream::set_nodelay(self, nodelay)
+    }
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        socket_error(self.as_raw_fd())
+    }
+}
+
+unsafe impl Transport for UnixStream {
+    fn fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+        recv_socket(self.as_raw_fd(), buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        send_socket(self.as_raw_fd(), bufs)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        socket_error(self.as_raw_fd())
+    }
+}
+
+/// The reading end of a pipe (Tornado's `PipeIOStream` over a read fd).
+unsafe impl Transport for io::PipeReader {
+    fn fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+        read_fd(self.as_raw_fd(), buf)
+    }
+    fn write_vectored(&mut self, _: &[IoSlice<'_>]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "cannot write to a pipe's read end",
+        ))
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The writing end of a pipe.
+unsafe impl Transport for io::PipeWriter {
+    fn fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+    fn read_uninit(&mut self, _: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "cannot read from a pipe's write end",
+        ))
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        write_fd(self.as_raw_fd(), bufs)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Puts `fd` in non-blocking mode, as every stream needs.
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on an fd the caller owns.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
