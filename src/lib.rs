@@ -9,6 +9,7 @@
 //! | [`ioloop`] | `tornado-ioloop` | `tornado.ioloop` |
 //! | [`concurrent`] | `tornado-concurrent` | `tornado.concurrent` |
 //! | [`r#gen`] | `tornado-gen` | `tornado.gen` |
+//! | [`iostream`] | `tornado-iostream` | `tornado.iostream` |
 //!
 //! `gen` is a keyword in Rust 2024: there, write `tornado::r#gen` or depend
 //! on `tornado_gen` directly; older editions can write `tornado::gen`.
@@ -29,6 +30,7 @@
 pub use tornado_concurrent as concurrent;
 pub use tornado_gen as r#gen;
 pub use tornado_ioloop as ioloop;
+pub use tornado_iostream as iostream;
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

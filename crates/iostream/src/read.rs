@@ -10,7 +10,8 @@ pub(crate) enum ReadKind {
     Bytes { n: usize, partial: bool },
     /// `read_until(delimiter, max_bytes)`.
     Until {
-        finder: Finder<'static>,
+        /// Boxed: a finder is large and reads of other kinds are common.
+        finder: Box<Finder<'static>>,
         max_bytes: Option<usize>,
         /// Buffer offset before which the delimiter is known to be absent:
         /// each search looks at new data (plus a delimiter's length of
@@ -41,7 +42,7 @@ pub(crate) enum Found {
 impl ReadKind {
     pub(crate) fn until(delimiter: &[u8], max_bytes: Option<usize>) -> ReadKind {
         ReadKind::Until {
-            finder: Finder::new(delimiter).into_owned(),
+            finder: Box::new(Finder::new(delimiter).into_owned()),
             max_bytes,
             scanned: 0,
         }

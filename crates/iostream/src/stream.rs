@@ -430,10 +430,12 @@ impl Inner {
     /// none pending, one chunk, to notice a close), then completes it.
     fn handle_read(&self, s: &mut State) {
         if let Err(e) = self.read_to_buffer_loop(s) {
-            let unsatisfiable = e.is::<UnsatisfiableReadError>();
-            if let (true, Some(read)) = (unsatisfiable, s.read.take()) {
-                let _ = read.future.set_exception(e.clone());
-            } else if !unsatisfiable {
+            if e.is::<UnsatisfiableReadError>() {
+                // The read itself gets the real error; later ones "closed".
+                if let Some(read) = s.read.take() {
+                    let _ = read.future.set_exception(e.clone());
+                }
+            } else {
                 log::debug!(target: "tornado.general", "error on read: {e}");
             }
             self.close_with(s, Some(e));
