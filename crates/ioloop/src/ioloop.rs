@@ -34,6 +34,12 @@ pub(crate) struct Queued {
     pub(crate) location: &'static Location<'static>,
 }
 
+/// A callback sent from another thread, with where it was added.
+pub(crate) type RemoteQueued = (
+    tornado_concurrent::schedule::SendCallback,
+    &'static Location<'static>,
+);
+
 /// What kind of user code a caught panic came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallbackKind {
@@ -91,6 +97,10 @@ pub(crate) struct Inner {
     pub(crate) ready: RefCell<Vec<(RawFd, Events)>>,
     /// Scratch for the due timeouts of one iteration, likewise.
     pub(crate) due: RefCell<Vec<Timeout>>,
+    /// When the last poll returned; the time since is dispatch time.
+    pub(crate) last_poll_end: Cell<Option<Instant>>,
+    /// An empty vector swapped with the remote queue, to keep capacity.
+    pub(crate) remote_spare: Cell<Vec<RemoteQueued>>,
     /// Incremented when `select` returns; see `Entry::added_poll`.
     pub(crate) poll_generation: Cell<u64>,
     /// What other threads see.
@@ -165,6 +175,8 @@ impl IOLoop {
                 ready: RefCell::new(Vec::new()),
                 due: RefCell::new(Vec::new()),
                 poll_generation: Cell::new(0),
+                last_poll_end: Cell::new(None),
+                remote_spare: Cell::new(Vec::new()),
                 shared: Arc::new(Shared::new(waker)),
                 waker_fd,
                 running: Cell::new(false),

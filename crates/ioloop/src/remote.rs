@@ -16,7 +16,7 @@ use crate::watchdog::WatchState;
 pub(crate) struct Shared {
     /// Callbacks sent from other threads, moved into the local queue at the
     /// start of each iteration.
-    pub(crate) queue: Mutex<Vec<(SendCallback, &'static Location<'static>)>>,
+    pub(crate) queue: Mutex<Vec<crate::ioloop::RemoteQueued>>,
     /// True from a remote push until the loop drains the queue; the waker
     /// is written only on its false-to-true edge, so a burst of remote
     /// callbacks costs one system call.

@@ -73,14 +73,20 @@ impl IOLoop {
     /// One iteration.
     fn run_once(&self) -> Result<(), Error> {
         let inner = &self.inner;
+        // Three clock reads per iteration: here, before and after the poll.
+        // The time between the last poll and now was spent dispatching.
         let started = Instant::now();
+        if let Some(end) = inner.last_poll_end.take() {
+            self.add_run_time(started - end);
+        }
+        let custom_clock = inner.clock.borrow().clone();
         bump(&inner.counters.iterations);
 
         self.drain_remote();
         let ncallbacks = inner.callbacks.borrow().len();
         let mut due = std::mem::take(&mut *inner.due.borrow_mut());
         if inner.timers.borrow().pending() > 0 {
-            let now = self.time();
+            let now = custom_clock.as_ref().map_or(started, |c| c.now());
             inner.timers.borrow_mut().pop_due(now, &mut due);
         }
 
@@ -102,17 +108,20 @@ impl IOLoop {
         due.clear();
         *inner.due.borrow_mut() = due;
         if inner.shared.stop.load(Ordering::Acquire) || inner.closed.get() {
-            self.add_run_time(started);
+            self.add_run_time(started.elapsed());
             return Ok(());
         }
 
+        let poll_start = Instant::now();
+        self.add_run_time(poll_start - started);
         let mut timeout = if !inner.callbacks.borrow().is_empty()
             || inner.shared.notified.load(Ordering::Acquire)
         {
             Some(Duration::ZERO)
         } else {
             let next = inner.timers.borrow_mut().next_deadline();
-            next.map(|deadline| deadline.saturating_duration_since(self.time()))
+            let now = custom_clock.as_ref().map_or(poll_start, |c| c.now());
+            next.map(|deadline| deadline.saturating_duration_since(now))
         };
 
         // Scratch buffer reused across iterations (put back below).
@@ -121,14 +130,11 @@ impl IOLoop {
         if !ready.is_empty() {
             timeout = Some(Duration::ZERO);
         }
-        let custom_clock = inner.clock.borrow().clone();
-        if let Some(clock) = custom_clock {
+        if let Some(clock) = &custom_clock {
             timeout = clock.poll_timeout(timeout);
         }
-        self.add_run_time(started);
 
         inner.shared.watch.idle();
-        let poll_start = Instant::now();
         let polled = self.on_selector(|s| s.select(timeout, &mut ready));
         let poll_end = Instant::now();
         inner.shared.watch.busy(poll_end);
@@ -143,13 +149,13 @@ impl IOLoop {
         }
         ready.clear();
         *inner.ready.borrow_mut() = ready;
-        self.add_run_time(poll_end);
+        inner.last_poll_end.set(Some(poll_end));
         Ok(())
     }
 
-    fn add_run_time(&self, since: Instant) {
+    fn add_run_time(&self, spent: Duration) {
         let c = &self.inner.counters;
-        c.run_time.set(c.run_time.get() + since.elapsed());
+        c.run_time.set(c.run_time.get() + spent);
     }
 
     /// Moves the callbacks sent by other threads to the local queue.
@@ -161,14 +167,17 @@ impl IOLoop {
         // Cleared before taking the queue: a push after this point sets it
         // again and writes the waker, so nothing is missed.
         shared.notified.store(false, Ordering::Release);
-        let remote = std::mem::take(&mut *shared.queue.lock());
+        // Swap with a spare vector so that neither side reallocates.
+        let mut remote = self.inner.remote_spare.take();
+        std::mem::swap(&mut remote, &mut *shared.queue.lock());
         let mut callbacks = self.inner.callbacks.borrow_mut();
-        for (callback, location) in remote {
+        for (callback, location) in remote.drain(..) {
             callbacks.push_back(Queued {
                 callback: callback as Callback,
                 location,
             });
         }
+        self.inner.remote_spare.set(remote);
     }
 
     /// On edge-triggered backends: finds the level-triggered fds delivered
@@ -204,7 +213,12 @@ impl IOLoop {
     fn handle_events(&self, fd: RawFd, events: Events, generation: u64) {
         let inner = &self.inner;
         if fd == inner.waker_fd {
-            inner.shared.waker.drain();
+            // An eventfd on an edge-triggered backend reports every write
+            // anew, so it needs no read; a pipe, or any fd on a level
+            // backend, must be emptied.
+            if inner.trigger == Trigger::Level || !inner.shared.waker.is_counter() {
+                inner.shared.waker.drain();
+            }
             return;
         }
         let (handler, location, deliver) = {

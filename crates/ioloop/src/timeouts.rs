@@ -50,11 +50,11 @@ impl Ord for Entry {
     }
 }
 
-/// A slot: the callback of one heap entry.
+/// A slot: the callback of one pending timeout.
 struct Slot {
     /// Equals the heap entry's `seq`.
     seq: u64,
-    /// `None` once cancelled (the heap entry, if any, is then stale).
+    /// Taken when the timeout runs or is cancelled after it was popped.
     callback: Option<(Callback, &'static Location<'static>)>,
     /// False once `pop_due` moved the entry out of the heap.
     in_heap: bool,
@@ -65,12 +65,16 @@ struct Slot {
 pub(crate) struct TimerHeap {
     /// Min-heap by deadline; may contain cancelled (stale) entries.
     heap: BinaryHeap<Reverse<Entry>>,
-    /// One slot per heap entry, live or cancelled.
+    /// One slot per live timeout; a cancelled one's slot is freed at once.
     slots: Slab<Slot>,
+    /// `live[key]` is the seq of the timeout whose heap entry is live at
+    /// slab key `key`, 0 otherwise. Dense, so that checking heap entries
+    /// (on pop and in compaction) touches 8 bytes per entry, not a slot.
+    live: Vec<u64>,
     /// Number of stale entries in `heap`.
     cancelled: usize,
-    /// Next sequence number; never reused.
-    next_seq: u64,
+    /// Last sequence number given; never reused, and never 0.
+    last_seq: u64,
 }
 
 impl TimerHeap {
@@ -80,13 +84,17 @@ impl TimerHeap {
         callback: Callback,
         loc: &'static Location<'static>,
     ) -> Timeout {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        self.last_seq += 1;
+        let seq = self.last_seq;
         let key = self.slots.insert(Slot {
             seq,
             callback: Some((callback, loc)),
             in_heap: true,
         });
+        if self.live.len() <= key {
+            self.live.resize(key + 1, 0);
+        }
+        self.live[key] = seq;
         self.heap.push(Reverse(Entry { deadline, seq, key }));
         Timeout { key, seq }
     }
@@ -94,51 +102,45 @@ impl TimerHeap {
     /// Cancels `t` if it is still pending; returns the callback so that the
     /// caller drops it outside any borrow of the loop.
     pub(crate) fn remove(&mut self, t: Timeout) -> Option<Callback> {
-        let slot = self.slots.get_mut(t.key).filter(|s| s.seq == t.seq)?;
-        let (cb, _) = slot.callback.take()?;
+        let slot = self.slots.get(t.key).filter(|s| s.seq == t.seq)?;
         if !slot.in_heap {
-            // Already popped as due: `take` will find it empty and free it.
+            // Popped as due and not run yet: `take` will find nothing.
+            let (cb, _) = self.slots.get_mut(t.key)?.callback.take()?;
             return Some(cb);
         }
+        let slot = self.slots.remove(t.key);
+        self.live[t.key] = 0;
         self.cancelled += 1;
         if self.cancelled > COMPACT_MIN_CANCELLED && self.cancelled * 2 > self.heap.len() {
             self.compact();
         }
-        Some(cb)
+        slot.callback.map(|(cb, _)| cb)
     }
 
-    /// Drops every stale entry and slot.
+    /// Drops every stale heap entry.
     fn compact(&mut self) {
-        let slots = &mut self.slots;
-        self.heap.retain(|Reverse(e)| {
-            let live = slots[e.key].callback.is_some();
-            debug_assert!(slots[e.key].in_heap);
-            if !live {
-                slots.remove(e.key);
-            }
-            live
-        });
+        let live = &self.live;
+        self.heap.retain(|Reverse(e)| live[e.key] == e.seq);
         self.cancelled = 0;
     }
 
     /// Moves the timeouts due at `now` from the heap to `due`, in deadline
-    /// order. Their callbacks stay in the slab until `take`n, so that one due
-    /// timeout can still cancel another due in the same iteration.
+    /// order. Their callbacks stay in their slots until `take`n, so that one
+    /// due timeout can still cancel another due in the same iteration.
     pub(crate) fn pop_due(&mut self, now: Instant, due: &mut Vec<Timeout>) {
         while let Some(Reverse(top)) = self.heap.peek() {
             if top.deadline > now {
                 break;
             }
             let Reverse(e) = self.heap.pop().expect("peeked");
-            let slot = &mut self.slots[e.key];
-            if slot.callback.is_some() {
-                slot.in_heap = false;
+            if self.live[e.key] == e.seq {
+                self.live[e.key] = 0;
+                self.slots[e.key].in_heap = false;
                 due.push(Timeout {
                     key: e.key,
                     seq: e.seq,
                 });
             } else {
-                self.slots.remove(e.key);
                 self.cancelled -= 1;
             }
         }
@@ -156,20 +158,19 @@ impl TimerHeap {
     /// The earliest live deadline, dropping stale entries found on top.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(Reverse(top)) = self.heap.peek() {
-            if self.slots[top.key].callback.is_some() {
+            if self.live[top.key] == top.seq {
                 return Some(top.deadline);
             }
-            let Reverse(e) = self.heap.pop().expect("peeked");
-            self.slots.remove(e.key);
+            self.heap.pop();
             self.cancelled -= 1;
         }
         None
     }
 
-    /// Pending (not cancelled) timeouts; a cancelled due one that awaits
-    /// `take` may still be counted for the rest of its iteration.
+    /// Pending (not cancelled) timeouts; a due one that awaits `take` may
+    /// still be counted for the rest of its iteration.
     pub(crate) fn pending(&self) -> usize {
-        self.slots.len() - self.cancelled
+        self.slots.len()
     }
 
     /// Entries in the heap, stale ones included (for tests of compaction).
@@ -181,6 +182,7 @@ impl TimerHeap {
     /// Drops every timeout (when the loop closes).
     pub(crate) fn clear(&mut self) -> Vec<Callback> {
         self.heap.clear();
+        self.live.clear();
         self.cancelled = 0;
         self.slots
             .drain()
@@ -242,5 +244,11 @@ mod tests {
         let fresh = h.add(t0, noop(), loc);
         assert!(h.remove(handles[0]).is_none());
         assert!(h.remove(fresh).is_some());
+        // Stale entries of reused keys never fire.
+        let mut due = Vec::new();
+        h.pop_due(t0 + Duration::from_secs(10), &mut due);
+        assert_eq!(due.len(), 500);
+        assert!(due.iter().all(|t| h.take(*t).is_some()));
+        assert_eq!(h.pending(), 0);
     }
 }

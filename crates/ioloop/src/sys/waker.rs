@@ -44,6 +44,12 @@ impl Waker {
         })
     }
 
+    /// True for an eventfd: each write is a new event on edge-triggered
+    /// backends, so it never needs draining there.
+    pub(crate) fn is_counter(&self) -> bool {
+        self.write.is_none()
+    }
+
     /// The fd the loop watches.
     pub(crate) fn fd(&self) -> RawFd {
         self.read.as_raw_fd()
