@@ -34,6 +34,8 @@ mod connect;
 mod error;
 mod read;
 mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 
 pub use connect::resolve;

@@ -374,6 +374,30 @@ impl IOStream {
         }
     }
 
+    /// Takes the transport out, leaving this handle closed without closing
+    /// the fd and without running the close callback (for `start_tls`).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn detach(&self) -> Result<Box<dyn Transport>, Error> {
+        let inner = &*self.inner;
+        let mut s = inner.state.borrow_mut();
+        if s.closed {
+            return Err(closed_error(&s));
+        }
+        if s.read.is_some() || !s.read_buffer.is_empty() || !s.write_buffer.is_empty() {
+            return Err(io::Error::other(
+                "start_tls needs a stream with no pending read or write and nothing buffered",
+            )
+            .into());
+        }
+        let transport = s.transport.take().expect("open stream has a transport");
+        s.closed = true;
+        s.close_callback = None;
+        if let Err(e) = inner.ioloop.remove_handler(inner.fd) {
+            log::debug!(target: "tornado.general", "detaching fd {}: {e}", inner.fd);
+        }
+        Ok(transport)
+    }
+
     /// Bytes buffered for reading and not yet consumed.
     pub fn read_buffer_size(&self) -> usize {
         self.inner.state.borrow().read_buffer.len()
@@ -648,7 +672,7 @@ impl Inner {
 
     /// On level-triggered backends, keeps the registered events equal to
     /// what the stream waits for (Tornado's `_add_io_state`).
-    fn sync_interest(&self, s: &mut State) {
+    pub(crate) fn sync_interest(&self, s: &mut State) {
         if self.edge || s.closed {
             return;
         }
