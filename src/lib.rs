@@ -10,6 +10,7 @@
 //! | [`concurrent`] | `tornado-concurrent` | `tornado.concurrent` |
 //! | [`r#gen`] | `tornado-gen` | `tornado.gen` |
 //! | [`iostream`] | `tornado-iostream` | `tornado.iostream` |
+//! | [`tcp`] | `tornado-tcp` | `tornado.netutil`, `tornado.tcpserver`, `tornado.tcpclient` |
 //!
 //! `gen` is a keyword in Rust 2024: there, write `tornado::r#gen` or depend
 //! on `tornado_gen` directly; older editions can write `tornado::gen`.
@@ -31,6 +32,7 @@ pub use tornado_concurrent as concurrent;
 pub use tornado_gen as r#gen;
 pub use tornado_ioloop as ioloop;
 pub use tornado_iostream as iostream;
+pub use tornado_tcp as tcp;
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

@@ -520,20 +520,30 @@ fn generator_runner_handles_done_pending_moment_and_errors() {
 }
 
 #[test]
-fn cancelled_generator_is_released() {
+fn cancelled_or_dropped_generator_is_released() {
     let l = fresh_loop();
     let drops = Rc::new(Cell::new(0));
-    let mut g = summer(vec![Yielded::Future(delayed(50, Ok(1)))]);
+    let steps = || {
+        vec![
+            Yielded::Future(delayed(5, Ok(1))),
+            Yielded::Future(delayed(5, Ok(2))),
+        ]
+    };
+    let mut g = summer(steps());
     g._held = Some(DropCounter(drops.clone()));
     let f = run_generator(g);
     assert!(f.cancel());
+    // Dropped by its holder: likewise released when next resumed.
+    let mut g = summer(steps());
+    g._held = Some(DropCounter(drops.clone()));
+    drop(run_generator(g));
     let m = l.clone();
-    l.call_later(Duration::from_millis(5), move || m.stop());
+    l.call_later(Duration::from_millis(30), move || m.stop());
     l.start().unwrap();
     assert_eq!(
         drops.get(),
-        1,
-        "released on cancel, before its future was done"
+        2,
+        "released at the next resumption, not run on"
     );
 }
 
@@ -565,4 +575,17 @@ fn wakes_are_deduplicated() {
     .unwrap();
     assert_eq!(polls.load(Ordering::SeqCst), 2, "two wakes, one resume");
     let _ = RefCell::new(());
+}
+
+#[test]
+fn a_coroutine_whose_future_only_a_done_callback_holds_runs_on() {
+    let l = fresh_loop();
+    let got = Rc::new(Cell::new(0));
+    let g = got.clone();
+    // Callback style: the future itself is dropped, its callback remains.
+    delayed(2, Ok(7)).add_done_callback(move |f| g.set(f.result().unwrap()));
+    let m = l.clone();
+    l.call_later(Duration::from_millis(30), move || m.stop());
+    l.start().unwrap();
+    assert_eq!(got.get(), 7);
 }

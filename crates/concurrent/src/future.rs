@@ -164,9 +164,19 @@ impl<T: 'static> Future<T> {
     }
 
     /// How many handles (clones) of this future exist, callbacks' included.
-    /// A coroutine runner uses it to notice that nobody wants its result.
     pub fn handle_count(&self) -> usize {
         Rc::strong_count(&self.state)
+    }
+
+    /// True if something other than `self` waits for the result: another
+    /// handle, a done-callback or an awaiting task. A coroutine runner that
+    /// holds the only handle uses it to notice that nobody wants the result.
+    pub fn is_wanted_elsewhere(&self) -> bool {
+        if Rc::strong_count(&self.state) > 1 {
+            return true;
+        }
+        let state = self.state.borrow();
+        !state.callbacks.is_empty() || !state.wakers.is_empty()
     }
 
     /// Stores the outcome, then schedules the callbacks and wakes awaiters.

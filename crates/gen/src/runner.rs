@@ -132,13 +132,6 @@ pub fn run_generator<G: Generator>(generator: G) -> Future<G::Output> {
     if ready {
         runner.run();
     }
-    if !result_future.done() {
-        // A cancelled result releases the generator at once, not only when
-        // the future it waits on is done. (The cycle this callback makes is
-        // broken when the result is set.)
-        let me = runner.clone();
-        result_future.add_done_callback(move |_| me.run());
-    }
     result_future
 }
 
@@ -155,7 +148,7 @@ impl<G: Generator> Runner<G> {
             }
             // The holder cancelled or set the result, or dropped every
             // handle to it: nobody wants the rest, so stop here.
-            if self.result_future.done() || self.result_future.handle_count() == 1 {
+            if self.result_future.done() || !self.result_future.is_wanted_elsewhere() {
                 self.release();
                 break;
             }

@@ -137,9 +137,10 @@ where
     T: 'static,
 {
     /// Nobody can observe the result any more: cancelled, set by someone
-    /// else, or (for attached tasks) every other handle dropped.
+    /// else, or (for attached tasks) every other handle dropped with no
+    /// done-callback left to receive it.
     fn abandoned(&self) -> bool {
-        self.result.done() || (!self.detached && self.result.handle_count() == 1)
+        self.result.done() || (!self.detached && !self.result.is_wanted_elsewhere())
     }
 }
 

@@ -75,6 +75,11 @@ pub(crate) struct State {
     writable: bool,
     /// The peer finished sending (or the transport failed).
     eof: bool,
+    /// The EOF was handled: a close is scheduled for the next iteration.
+    eof_handled: bool,
+    /// Close once the write buffer is flushed (set by that close when
+    /// writes were still queued: a half-closed peer gets its data).
+    close_after_flush: bool,
     closed: bool,
     /// Why the stream closed, if it was an error.
     error: Option<Error>,
@@ -88,6 +93,8 @@ pub(crate) struct State {
 
 /// The part of a stream the loop's handler can reach (weakly).
 pub(crate) struct Inner {
+    /// This stream, weakly: for callbacks scheduled on the loop.
+    me: Weak<Inner>,
     pub(crate) ioloop: IOLoop,
     pub(crate) fd: RawFd,
     /// Edge-triggered registration: no interest updates needed.
@@ -154,7 +161,8 @@ impl IOStream {
         set_nonblocking(fd)?;
         let ioloop = IOLoop::current();
         let edge = ioloop.trigger() == Trigger::Edge;
-        let inner = Rc::new(Inner {
+        let inner = Rc::new_cyclic(|me| Inner {
+            me: me.clone(),
             ioloop: ioloop.clone(),
             fd,
             edge,
@@ -169,6 +177,8 @@ impl IOStream {
                 readable: true,
                 writable: true,
                 eof: false,
+                eof_handled: false,
+                close_after_flush: false,
                 closed: false,
                 error: None,
                 close_callback: None,
@@ -260,7 +270,7 @@ impl IOStream {
         if inner.finish_read_if_ready(&mut s) {
             return future;
         }
-        if s.closed {
+        if s.closed || s.eof {
             let err = closed_error(&s);
             s.read = None;
             return Future::failed(err);
@@ -467,8 +477,37 @@ impl Inner {
         }
         self.finish_read_if_ready(s);
         if s.eof && !s.closed {
-            self.close_with(s, None);
+            self.read_side_closed(s);
         }
+    }
+
+    /// The peer sent EOF. Reads that the buffer cannot satisfy fail now, but
+    /// the stream stays open for writing until the code holding it has had
+    /// an iteration to answer: a half-closed peer still gets its replies.
+    /// Then it closes, after flushing what was written.
+    fn read_side_closed(&self, s: &mut State) {
+        if let Some(read) = s.read.take() {
+            let _ = read.future.set_exception(StreamClosedError {
+                real_error: s.error.clone(),
+            });
+        }
+        if s.eof_handled {
+            return;
+        }
+        s.eof_handled = true;
+        let me = self.me.clone();
+        self.ioloop.add_callback(move || {
+            if let Some(inner) = me.upgrade() {
+                let mut s = inner.state.borrow_mut();
+                let flushed = s.write_buffer.is_empty()
+                    && !s.transport.as_ref().is_some_and(|t| t.pending_output());
+                if flushed {
+                    inner.close_with(&mut s, None);
+                } else {
+                    s.close_after_flush = true;
+                }
+            }
+        });
     }
 
     /// Tornado's `_read_to_buffer_loop`.
@@ -593,6 +632,9 @@ impl Inner {
             }
             let (_, f) = s.write_futures.pop_front().expect("peeked");
             let _ = f.set_result(());
+        }
+        if s.close_after_flush && s.write_buffer.is_empty() && flushed {
+            self.close_with(s, None);
         }
     }
 

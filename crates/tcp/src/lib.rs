@@ -1,0 +1,43 @@
+//! Tornado's networking layer for Rust: listening sockets (`netutil`), a
+//! TCP server running one coroutine per connection (`tcpserver`).
+//!
+//! A [`TcpServer`] accepts connections on the current `IOLoop` and hands
+//! each, as an `IOStream`, to its [`TcpHandler`]'s `handle_stream`
+//! coroutine. Accepting survives running out of file descriptors: it pauses
+//! (no busy loop), logs once, and resumes by itself.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use tornado_gen::coroutine;
+//! use tornado_ioloop::IOLoop;
+//! use tornado_iostream::IOStream;
+//! use tornado_tcp::{TcpHandler, TcpServer};
+//!
+//! struct Upper;
+//! impl TcpHandler for Upper {
+//!     async fn handle_stream(&self, stream: IOStream, _addr: SocketAddr) {
+//!         if let Ok(line) = stream.read_until(b"\n", Some(1024)).await {
+//!             let _ = stream.write(line.to_ascii_uppercase()).await;
+//!         }
+//!     }
+//! }
+//!
+//! let ioloop = IOLoop::new().unwrap();
+//! let server = TcpServer::new(Upper);
+//! let addr = server.listen_on(0, Some("127.0.0.1")).unwrap()[0];
+//! let reply = ioloop.run_sync(move || coroutine(async move {
+//!     let client = IOStream::connect(&addr.to_string()).await?;
+//!     client.write(b"hello\n".to_vec()).await?;
+//!     client.read_until(b"\n", None).await
+//! }), None).unwrap();
+//! assert_eq!(reply, b"HELLO\n");
+//! ```
+#![deny(missing_docs)]
+
+pub mod netutil;
+mod tcpserver;
+
+pub use netutil::{
+    AcceptHandle, Acceptor, DEFAULT_BACKLOG, add_accept_handler, bind_sockets, bind_unix_socket,
+};
+pub use tcpserver::{TcpHandler, TcpServer};
