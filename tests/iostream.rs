@@ -530,3 +530,17 @@ fn idle_streams_hold_no_buffers() {
     assert_eq!(s.write_buffer_size(), 0);
     let _ = Error::msg("");
 }
+
+#[test]
+fn read_until_limited_fails_the_read_but_keeps_the_stream() {
+    let _l = fresh_loop();
+    let (s, mut peer) = stream_and_peer();
+    peer.write_all(b"0123456789abcdef\n").unwrap();
+    let s2 = s.clone();
+    let e = err_of(run(move || s2.read_until_limited(b"\n", 8)));
+    assert!(e.is::<UnsatisfiableReadError>(), "{e}");
+    assert!(!s.closed(), "the stream stays open to answer");
+    let s2 = s.clone();
+    let rest = run(move || s2.read_until(b"\n", None)).unwrap();
+    assert_eq!(rest, b"0123456789abcdef\n", "the buffer is intact");
+}

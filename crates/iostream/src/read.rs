@@ -17,6 +17,10 @@ pub(crate) enum ReadKind {
         /// each search looks at new data (plus a delimiter's length of
         /// overlap) only, so many small packets cost linear time.
         scanned: usize,
+        /// Whether exceeding `max_bytes` closes the stream (Tornado) or only
+        /// fails the read, leaving the stream open to answer (an HTTP
+        /// server's 431).
+        close_on_limit: bool,
     },
     /// `read_until_regex(regex, max_bytes)`.
     Regex {
@@ -40,12 +44,28 @@ pub(crate) enum Found {
 }
 
 impl ReadKind {
-    pub(crate) fn until(delimiter: &[u8], max_bytes: Option<usize>) -> ReadKind {
+    pub(crate) fn until(
+        delimiter: &[u8],
+        max_bytes: Option<usize>,
+        close_on_limit: bool,
+    ) -> ReadKind {
         ReadKind::Until {
             finder: Box::new(Finder::new(delimiter).into_owned()),
             max_bytes,
             scanned: 0,
+            close_on_limit,
         }
+    }
+
+    /// Whether an unsatisfiable read also closes the stream.
+    pub(crate) fn closes_on_limit(&self) -> bool {
+        !matches!(
+            self,
+            ReadKind::Until {
+                close_on_limit: false,
+                ..
+            }
+        )
     }
 
     /// How many buffered bytes would let this read finish, if known: the
@@ -82,6 +102,7 @@ impl ReadKind {
                 finder,
                 max_bytes,
                 scanned,
+                ..
             } => {
                 let delim_len = finder.needle().len();
                 let from = (*scanned).min(buf.len());
@@ -132,7 +153,7 @@ mod tests {
 
     #[test]
     fn delimiter_split_across_packets_is_found_once_scanned_linearly() {
-        let mut k = ReadKind::until(b"\r\n\r\n", None);
+        let mut k = ReadKind::until(b"\r\n\r\n", None, true);
         let mut buf = Vec::new();
         for piece in [&b"GET / HTTP/1.0\r"[..], b"\n\r", b"\n"] {
             buf.extend_from_slice(piece);
@@ -152,11 +173,11 @@ mod tests {
 
     #[test]
     fn max_bytes_is_enforced() {
-        let mut k = ReadKind::until(b"\n", Some(4));
+        let mut k = ReadKind::until(b"\n", Some(4), true);
         assert!(matches!(k.find(b"abcdef", false), Found::Unsatisfiable(_)));
-        let mut k = ReadKind::until(b"\n", Some(4));
+        let mut k = ReadKind::until(b"\n", Some(4), true);
         assert!(matches!(k.find(b"abc\nzzzz", false), Found::Ready(4)));
-        let mut k = ReadKind::until(b"\n", Some(4));
+        let mut k = ReadKind::until(b"\n", Some(4), true);
         assert!(matches!(k.find(b"abcd\n", false), Found::Unsatisfiable(_)));
         let mut k = ReadKind::Regex {
             regex: Regex::new(r"\d+;").unwrap(),

@@ -227,7 +227,17 @@ impl IOStream {
         if delimiter.is_empty() {
             return Future::failed(UnsatisfiableReadError("empty delimiter".into()));
         }
-        self.start_read(ReadKind::until(delimiter, max_bytes))
+        self.start_read(ReadKind::until(delimiter, max_bytes, true))
+    }
+
+    /// As `read_until`, except that more than `max_bytes` without the
+    /// delimiter fails only this read: the stream stays open, its buffer
+    /// intact, so the caller can still answer (an HTTP server's 431).
+    pub fn read_until_limited(&self, delimiter: &[u8], max_bytes: usize) -> Future<Vec<u8>> {
+        if delimiter.is_empty() {
+            return Future::failed(UnsatisfiableReadError("empty delimiter".into()));
+        }
+        self.start_read(ReadKind::until(delimiter, Some(max_bytes), false))
     }
 
     /// Reads up to and including the first match of `regex`.
@@ -466,8 +476,13 @@ impl Inner {
         if let Err(e) = self.read_to_buffer_loop(s) {
             if e.is::<UnsatisfiableReadError>() {
                 // The read itself gets the real error; later ones "closed".
-                if let Some(read) = s.read.take() {
+                let read = s.read.take();
+                let closes = read.as_ref().is_none_or(|r| r.kind.closes_on_limit());
+                if let Some(read) = read {
                     let _ = read.future.set_exception(e.clone());
+                }
+                if !closes {
+                    return;
                 }
             } else {
                 log::debug!(target: "tornado.general", "error on read: {e}");
@@ -591,8 +606,11 @@ impl Inner {
             Found::Unsatisfiable(msg) => {
                 let err: Error = UnsatisfiableReadError(msg).into();
                 let read = s.read.take().expect("checked above");
+                let closes = read.kind.closes_on_limit();
                 let _ = read.future.set_exception(err.clone());
-                self.close_with(s, Some(err));
+                if closes {
+                    self.close_with(s, Some(err));
+                }
                 true
             }
         }
