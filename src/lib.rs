@@ -11,6 +11,8 @@
 //! | [`r#gen`] | `tornado-gen` | `tornado.gen` |
 //! | [`iostream`] | `tornado-iostream` | `tornado.iostream` |
 //! | [`tcp`] | `tornado-tcp` | `tornado.netutil`, `tornado.tcpserver`, `tornado.tcpclient` |
+//! | [`http`] | `tornado-http` | `tornado.httputil`, `tornado.httpserver` |
+//! | [`web`] | `tornado-web` | `tornado.web` |
 //!
 //! `gen` is a keyword in Rust 2024: there, write `tornado::r#gen` or depend
 //! on `tornado_gen` directly; older editions can write `tornado::gen`.
@@ -30,9 +32,11 @@
 
 pub use tornado_concurrent as concurrent;
 pub use tornado_gen as r#gen;
+pub use tornado_http as http;
 pub use tornado_ioloop as ioloop;
 pub use tornado_iostream as iostream;
 pub use tornado_tcp as tcp;
+pub use tornado_web as web;
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

@@ -64,7 +64,11 @@ impl Default for HttpServerOptions {
 pub trait HttpHandler: 'static {
     /// Handles `request`, answering through `response` (which must be
     /// finished; an unfinished one closes the connection).
-    fn handle_request(&self, request: HttpServerRequest, response: ResponseWriter) -> impl StdFuture<Output = ()>;
+    fn handle_request(
+        &self,
+        request: HttpServerRequest,
+        response: ResponseWriter,
+    ) -> impl StdFuture<Output = ()>;
 }
 
 /// The connection-level handler given to the TCP server.
@@ -113,7 +117,11 @@ pub struct HttpServer<H: HttpHandler> {
 impl<H: HttpHandler> HttpServer<H> {
     /// A server for `handler` with `options`, not yet listening.
     pub fn new(handler: H, options: HttpServerOptions) -> HttpServer<H> {
-        Self::from_tcp(|c| TcpServer::with_options(c, StreamOptions::default()), handler, options)
+        Self::from_tcp(
+            |c| TcpServer::with_options(c, StreamOptions::default()),
+            handler,
+            options,
+        )
     }
 
     /// A server that speaks HTTPS.
@@ -127,7 +135,11 @@ impl<H: HttpHandler> HttpServer<H> {
         Self::from_tcp(|c| TcpServer::with_tls(c, config), handler, options)
     }
 
-    fn from_tcp(make: impl FnOnce(Connections<H>) -> TcpServer<Connections<H>>, handler: H, options: HttpServerOptions) -> Self {
+    fn from_tcp(
+        make: impl FnOnce(Connections<H>) -> TcpServer<Connections<H>>,
+        handler: H,
+        options: HttpServerOptions,
+    ) -> Self {
         HttpServer {
             tcp: make(Connections {
                 handler: Rc::new(handler),
@@ -185,8 +197,14 @@ impl<H: HttpHandler> TcpHandler for Connections<H> {
             }
         }
         let _open = Open(open);
-        if self.options.max_connections.is_some_and(|max| self.open.get() > max) {
-            let _ = stream.write(simple_response(503, "too many connections")).await;
+        if self
+            .options
+            .max_connections
+            .is_some_and(|max| self.open.get() > max)
+        {
+            let _ = stream
+                .write(simple_response(503, "too many connections"))
+                .await;
             return;
         }
         serve(&stream, address, &self.handler, &self.options).await;
@@ -212,7 +230,12 @@ enum ReadFailure {
 }
 
 /// Tornado's `_server_request_loop`.
-async fn serve<H: HttpHandler>(stream: &IOStream, address: SocketAddr, handler: &Rc<H>, options: &HttpServerOptions) {
+async fn serve<H: HttpHandler>(
+    stream: &IOStream,
+    address: SocketAddr,
+    handler: &Rc<H>,
+    options: &HttpServerOptions,
+) {
     loop {
         let request = match read_request(stream, address, options).await {
             Ok(r) => r,
@@ -225,7 +248,8 @@ async fn serve<H: HttpHandler>(stream: &IOStream, address: SocketAddr, handler: 
         };
         let http11 = request.version == "HTTP/1.1";
         let keep_alive = !options.no_keep_alive && wants_keep_alive(&request);
-        let response = ResponseWriter::new(stream.clone(), http11, request.method == "HEAD", keep_alive);
+        let response =
+            ResponseWriter::new(stream.clone(), http11, request.method == "HEAD", keep_alive);
         // A coroutine of its own, so that a panic in the handler fails only
         // this request (a 500 if nothing was sent yet).
         let h = handler.clone();
@@ -237,7 +261,9 @@ async fn serve<H: HttpHandler>(stream: &IOStream, address: SocketAddr, handler: 
         if let Err(e) = handled.await {
             log::error!(target: "tornado.application", "Uncaught exception in HTTP handler: {e}");
             if !response.headers_written() {
-                let _ = stream.write(simple_response(500, "Internal Server Error")).await;
+                let _ = stream
+                    .write(simple_response(500, "Internal Server Error"))
+                    .await;
             }
             return;
         }
@@ -267,7 +293,11 @@ fn closed_or_timeout(e: &Error) -> bool {
 
 /// Tornado's `_read_message` for a server: the head within the idle
 /// timeout, then the body within the body timeout.
-async fn read_request(stream: &IOStream, address: SocketAddr, options: &HttpServerOptions) -> Result<HttpServerRequest, ReadFailure> {
+async fn read_request(
+    stream: &IOStream,
+    address: SocketAddr,
+    options: &HttpServerOptions,
+) -> Result<HttpServerRequest, ReadFailure> {
     let head = with_timeout(
         options.idle_connection_timeout,
         stream.read_until_limited(b"\r\n\r\n", options.max_header_size),
@@ -288,8 +318,16 @@ async fn read_request(stream: &IOStream, address: SocketAddr, options: &HttpServ
     let body = match options.body_timeout {
         Some(t) => {
             // A timed read must own what it uses.
-            let (s, h, max) = (stream.clone(), request.headers.clone(), options.max_body_size);
-            with_timeout(t, coroutine(async move { read_body(&s, &h, http11, max).await })).await
+            let (s, h, max) = (
+                stream.clone(),
+                request.headers.clone(),
+                options.max_body_size,
+            );
+            with_timeout(
+                t,
+                coroutine(async move { read_body(&s, &h, http11, max).await }),
+            )
+            .await
         }
         None => read_body(stream, &request.headers, http11, options.max_body_size).await,
     };
@@ -314,8 +352,15 @@ async fn read_request(stream: &IOStream, address: SocketAddr, options: &HttpServ
 struct BodyError(u16, String);
 
 /// Reads the body the head announces: `Content-Length`, chunked, or none.
-async fn read_body(stream: &IOStream, h: &HttpHeaders, http11: bool, max: usize) -> Result<Vec<u8>, Error> {
-    let chunked = h.get("Transfer-Encoding").is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+async fn read_body(
+    stream: &IOStream,
+    h: &HttpHeaders,
+    http11: bool,
+    max: usize,
+) -> Result<Vec<u8>, Error> {
+    let chunked = h
+        .get("Transfer-Encoding")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
     let length = {
         let mut values = h.get_all("Content-Length").map(str::trim);
         match values.next() {
@@ -328,7 +373,11 @@ async fn read_body(stream: &IOStream, h: &HttpHeaders, http11: bool, max: usize)
                 if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(BodyError(400, format!("invalid Content-Length {first:?}")).into());
                 }
-                Some(first.parse::<u64>().map_err(|_| BodyError(413, "body too large".into()))?)
+                Some(
+                    first
+                        .parse::<u64>()
+                        .map_err(|_| BodyError(413, "body too large".into()))?,
+                )
             }
         }
     };
@@ -344,8 +393,14 @@ async fn read_body(stream: &IOStream, h: &HttpHeaders, http11: bool, max: usize)
         }
     }
     let has_body = chunked || length.is_some_and(|n| n > 0);
-    if has_body && h.get("Expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) && http11 {
-        stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n".to_vec()).await?;
+    if has_body
+        && h.get("Expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        && http11
+    {
+        stream
+            .write(b"HTTP/1.1 100 (Continue)\r\n\r\n".to_vec())
+            .await?;
     }
     if chunked {
         return read_chunked_body(stream, max).await;
@@ -361,14 +416,20 @@ async fn read_chunked_body(stream: &IOStream, max: usize) -> Result<Vec<u8>, Err
     let mut body = Vec::new();
     loop {
         let line = stream.read_until_limited(b"\r\n", 64).await.map_err(|e| {
-            if e.is::<UnsatisfiableReadError>() { BodyError(400, "chunk size line too long".into()).into() } else { e }
+            if e.is::<UnsatisfiableReadError>() {
+                BodyError(400, "chunk size line too long".into()).into()
+            } else {
+                e
+            }
         })?;
-        let line = std::str::from_utf8(&line[..line.len() - 2]).map_err(|_| BodyError(400, "bad chunk size".into()))?;
+        let line = std::str::from_utf8(&line[..line.len() - 2])
+            .map_err(|_| BodyError(400, "bad chunk size".into()))?;
         let size = line.split(';').next().unwrap_or("").trim();
         if size.is_empty() || !size.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(BodyError(400, format!("bad chunk size {size:?}")).into());
         }
-        let size = usize::from_str_radix(size, 16).map_err(|_| BodyError(413, "chunk too large".into()))?;
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|_| BodyError(413, "chunk too large".into()))?;
         if size == 0 {
             let crlf = stream.read_bytes(2, false).await?;
             if crlf != b"\r\n" {
@@ -389,13 +450,21 @@ async fn read_chunked_body(stream: &IOStream, max: usize) -> Result<Vec<u8>, Err
 
 /// Parses the head with httparse; a malformed one is a 400 (too many
 /// headers: 431).
-fn parse_head(head: &[u8], address: SocketAddr, options: &HttpServerOptions) -> Result<HttpServerRequest, ReadFailure> {
+fn parse_head(
+    head: &[u8],
+    address: SocketAddr,
+    options: &HttpServerOptions,
+) -> Result<HttpServerRequest, ReadFailure> {
     let mut slots = [httparse::EMPTY_HEADER; 128];
     let mut parsed = httparse::Request::new(&mut slots);
     match parsed.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(ReadFailure::Answer(400, "incomplete request head".into())),
-        Err(httparse::Error::TooManyHeaders) => return Err(ReadFailure::Answer(431, "too many headers".into())),
+        Ok(httparse::Status::Partial) => {
+            return Err(ReadFailure::Answer(400, "incomplete request head".into()));
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ReadFailure::Answer(431, "too many headers".into()));
+        }
         Err(e) => return Err(ReadFailure::Answer(400, format!("bad request head: {e}"))),
     }
     let method = parsed.method.unwrap_or("GET");
@@ -406,7 +475,9 @@ fn parse_head(head: &[u8], address: SocketAddr, options: &HttpServerOptions) -> 
     };
     let mut headers = HttpHeaders::new();
     for h in parsed.headers.iter() {
-        let value = std::str::from_utf8(h.value).map_err(|_| ReadFailure::Answer(400, format!("non-UTF-8 value in header {}", h.name)))?;
+        let value = std::str::from_utf8(h.value).map_err(|_| {
+            ReadFailure::Answer(400, format!("non-UTF-8 value in header {}", h.name))
+        })?;
         headers.add(h.name, value.trim());
     }
     let mut request = HttpServerRequest::new(method, uri);
@@ -445,7 +516,10 @@ fn apply_xheaders(request: &mut HttpServerRequest, trusted: &[IpAddr]) {
     }
     let scheme = h
         .get("X-Scheme")
-        .or_else(|| h.get("X-Forwarded-Proto").map(|v| v.split(',').next_back().unwrap_or("").trim()))
+        .or_else(|| {
+            h.get("X-Forwarded-Proto")
+                .map(|v| v.split(',').next_back().unwrap_or("").trim())
+        })
         .map(str::to_ascii_lowercase);
     if let Some(s) = scheme {
         if s == "http" || s == "https" {

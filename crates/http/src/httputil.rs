@@ -194,7 +194,10 @@ impl HttpServerRequest {
 
     /// The request's cookies, parsed from every `Cookie` header.
     pub fn cookies(&self) -> Vec<(String, String)> {
-        self.headers.get_all("Cookie").flat_map(parse_cookie).collect()
+        self.headers
+            .get_all("Cookie")
+            .flat_map(parse_cookie)
+            .collect()
     }
 
     /// Every value of argument `name`: query first, then body.
@@ -208,7 +211,12 @@ impl HttpServerRequest {
     /// `Content-Type` (Tornado does this before handing the request on).
     pub fn parse_body(&mut self) -> Result<(), HttpInputError> {
         let content_type = self.headers.get("Content-Type").unwrap_or("").to_owned();
-        parse_body_arguments(&content_type, &self.body, &mut self.body_arguments, &mut self.files)
+        parse_body_arguments(
+            &content_type,
+            &self.body,
+            &mut self.body_arguments,
+            &mut self.files,
+        )
     }
 }
 
@@ -257,7 +265,10 @@ pub fn parse_multipart_form_data(
 ) -> Result<(), HttpInputError> {
     let bad = |m: &str| HttpInputError(format!("multipart: {m}"));
     // A boundary may be quoted in the header.
-    let boundary = boundary.strip_prefix(b"\"").and_then(|b| b.strip_suffix(b"\"")).unwrap_or(boundary);
+    let boundary = boundary
+        .strip_prefix(b"\"")
+        .and_then(|b| b.strip_suffix(b"\""))
+        .unwrap_or(boundary);
     let mut close = b"--".to_vec();
     close.extend_from_slice(boundary);
     close.extend_from_slice(b"--");
@@ -279,21 +290,34 @@ pub fn parse_multipart_form_data(
                 headers.add(n.trim(), v.trim());
             }
         }
-        let value = part[eoh + 4..].strip_suffix(b"\r\n").ok_or_else(|| bad("part not terminated by CRLF"))?;
+        let value = part[eoh + 4..]
+            .strip_suffix(b"\r\n")
+            .ok_or_else(|| bad("part not terminated by CRLF"))?;
         let disposition = headers.get("Content-Disposition").unwrap_or("");
         let (kind, params) = parse_header(disposition);
         if !kind.eq_ignore_ascii_case("form-data") {
             return Err(bad("part without form-data disposition"));
         }
-        let param = |k: &str| params.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+        let param = |k: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
         let name = param("name").ok_or_else(|| bad("part without a name"))?;
         match param("filename") {
             Some(filename) => files.entry(name).or_default().push(HttpFile {
                 filename,
-                content_type: headers.get("Content-Type").unwrap_or("application/unknown").to_owned(),
+                content_type: headers
+                    .get("Content-Type")
+                    .unwrap_or("application/unknown")
+                    .to_owned(),
                 body: value.to_vec(),
             }),
-            None => arguments.entry(name).or_default().push(String::from_utf8_lossy(value).into_owned()),
+            None => arguments
+                .entry(name)
+                .or_default()
+                .push(String::from_utf8_lossy(value).into_owned()),
         }
     }
     Ok(())
@@ -323,7 +347,10 @@ pub fn parse_header(value: &str) -> (String, Vec<(String, String)>) {
         .filter_map(|p| {
             let (k, v) = p.split_once('=')?;
             let v = v.trim();
-            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
             Some((k.trim().to_owned(), v.replace("\\\"", "\"")))
         })
         .collect();
@@ -343,7 +370,10 @@ pub fn parse_cookie(header: &str) -> Vec<(String, String)> {
             if k.is_empty() && v.is_empty() {
                 return None;
             }
-            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
             Some((k.to_owned(), v.to_owned()))
         })
         .collect()
@@ -369,7 +399,11 @@ pub fn url_concat(url: &str, args: &[(&str, &str)]) -> String {
         query.append_pair(k, v);
     }
     let sep = if url.contains('?') {
-        if url.ends_with('?') || url.ends_with('&') { "" } else { "&" }
+        if url.ends_with('?') || url.ends_with('&') {
+            ""
+        } else {
+            "&"
+        }
     } else {
         "?"
     };
@@ -437,11 +471,22 @@ mod tests {
     fn multipart() {
         let body = b"--1234\r\nContent-Disposition: form-data; name=\"files\"; filename=\"ab.txt\"\r\n\r\nFoo\r\n--1234\r\nContent-Disposition: form-data; name=\"field\"\r\n\r\nvalue\r\n--1234--\r\n";
         let (mut args, mut files) = (Arguments::new(), HashMap::new());
-        parse_body_arguments("multipart/form-data; boundary=1234", body, &mut args, &mut files).unwrap();
+        parse_body_arguments(
+            "multipart/form-data; boundary=1234",
+            body,
+            &mut args,
+            &mut files,
+        )
+        .unwrap();
         assert_eq!(files["files"][0].filename, "ab.txt");
         assert_eq!(files["files"][0].body, b"Foo");
         assert_eq!(args["field"], vec!["value"]);
-        let err = parse_body_arguments("multipart/form-data; boundary=1234", b"--1234\r\nno end", &mut args, &mut files);
+        let err = parse_body_arguments(
+            "multipart/form-data; boundary=1234",
+            b"--1234\r\nno end",
+            &mut args,
+            &mut files,
+        );
         assert!(err.is_err());
         let err = parse_body_arguments("multipart/form-data", body, &mut args, &mut files);
         assert!(err.is_err(), "no boundary");
@@ -451,10 +496,17 @@ mod tests {
     fn headers_cookies_dates_urls() {
         let (main, params) = parse_header("text/html; charset=\"utf-8\"; q=1");
         assert_eq!(main, "text/html");
-        assert_eq!(params, vec![("charset".into(), "utf-8".into()), ("q".into(), "1".into())]);
+        assert_eq!(
+            params,
+            vec![("charset".into(), "utf-8".into()), ("q".into(), "1".into())]
+        );
         assert_eq!(
             parse_cookie("a=1; b=\"two\"; ;c="),
-            vec![("a".into(), "1".into()), ("b".into(), "two".into()), ("c".into(), "".into())]
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "two".into()),
+                ("c".into(), "".into())
+            ]
         );
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(784111777);
         assert_eq!(format_timestamp(t), "Sun, 06 Nov 1994 08:49:37 GMT");

@@ -46,7 +46,12 @@ pub struct ResponseWriter {
 }
 
 impl ResponseWriter {
-    pub(crate) fn new(stream: IOStream, http11: bool, head: bool, keep_alive: bool) -> ResponseWriter {
+    pub(crate) fn new(
+        stream: IOStream,
+        http11: bool,
+        head: bool,
+        keep_alive: bool,
+    ) -> ResponseWriter {
         ResponseWriter {
             state: Rc::new(RefCell::new(State {
                 stream,
@@ -66,7 +71,13 @@ impl ResponseWriter {
     /// Sends the status line and `headers`, with `chunk` as the body's start.
     /// Without `Content-Length`, an HTTP/1.1 body is sent chunked; an
     /// HTTP/1.0 one is delimited by closing the connection.
-    pub fn write_headers(&self, status: u16, reason: Option<&str>, headers: &HttpHeaders, chunk: &[u8]) -> Future<()> {
+    pub fn write_headers(
+        &self,
+        status: u16,
+        reason: Option<&str>,
+        headers: &HttpHeaders,
+        chunk: &[u8],
+    ) -> Future<()> {
         let mut s = self.state.borrow_mut();
         if s.status.is_some() {
             return Future::failed(HttpOutputError("headers already written".into()));
@@ -76,10 +87,17 @@ impl ResponseWriter {
         if let Some(v) = headers.get("Content-Length") {
             match v.trim().parse::<u64>() {
                 Ok(n) => s.expected = Some(n),
-                Err(_) => return Future::failed(HttpOutputError(format!("invalid Content-Length {v:?}"))),
+                Err(_) => {
+                    return Future::failed(HttpOutputError(format!(
+                        "invalid Content-Length {v:?}"
+                    )));
+                }
             }
         }
-        if headers.get("Connection").is_some_and(|c| c.eq_ignore_ascii_case("close")) {
+        if headers
+            .get("Connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+        {
             s.keep_alive = false;
         }
         let mut extra = HttpHeaders::new();
@@ -127,7 +145,9 @@ impl ResponseWriter {
         s.written += chunk.len() as u64;
         if let Some(n) = s.expected {
             if s.written > n {
-                return Err(HttpOutputError(format!("tried to write more data than Content-Length ({n})")));
+                return Err(HttpOutputError(format!(
+                    "tried to write more data than Content-Length ({n})"
+                )));
             }
         }
         if s.head {

@@ -1,0 +1,135 @@
+//! `HttpError`: an error that becomes an HTTP response.
+
+use std::fmt;
+
+use tornado_http::httputil::reason_phrase;
+
+/// An error a handler returns to send an error response (Tornado's
+/// `HTTPError`). Any other error converts into a 500 with `?`.
+///
+/// ```
+/// use tornado_web::HttpError;
+/// let e = HttpError::new(404).with_log_message("no such user: 7");
+/// assert_eq!(e.status(), 404);
+/// let io: HttpError = std::io::Error::other("disk on fire").into();
+/// assert_eq!(io.status(), 500);
+/// ```
+#[derive(Clone)]
+pub struct HttpError {
+    /// The response status.
+    pub(crate) status: u16,
+    /// Logged, never sent to the client.
+    pub(crate) log_message: Option<String>,
+    /// The reason phrase to send instead of the standard one.
+    pub(crate) reason: Option<String>,
+    /// The error this one was made from, if any.
+    pub(crate) source: Option<tornado_concurrent::Error>,
+}
+
+impl HttpError {
+    /// An error response with `status`.
+    pub fn new(status: u16) -> HttpError {
+        HttpError {
+            status,
+            log_message: None,
+            reason: None,
+            source: None,
+        }
+    }
+
+    /// Adds a message for the log (not sent to the client).
+    pub fn with_log_message(mut self, message: impl Into<String>) -> HttpError {
+        self.log_message = Some(message.into());
+        self
+    }
+
+    /// Sends `reason` as the status line's reason phrase.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> HttpError {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The status to send.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The reason phrase to send.
+    pub fn reason(&self) -> &str {
+        self.reason
+            .as_deref()
+            .unwrap_or_else(|| reason_phrase(self.status))
+    }
+
+    /// The log message, if any.
+    pub fn log_message(&self) -> Option<&str> {
+        self.log_message.as_deref()
+    }
+
+    /// The underlying error, for errors converted with `?`.
+    pub fn source(&self) -> Option<&tornado_concurrent::Error> {
+        self.source.as_ref()
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}: {}", self.status, self.reason())?;
+        if let Some(m) = &self.log_message {
+            write!(f, " ({m})")?;
+        }
+        if let Some(s) = &self.source {
+            write!(f, ": {s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl HttpError {
+    /// A 500 made from any error (what `?` does for the common error types).
+    pub fn from_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> HttpError {
+        HttpError::from(tornado_concurrent::Error::new(e))
+    }
+}
+
+/// `?` on these error types gives a 500. (A blanket impl over every error
+/// type would collide with the one for `tornado_concurrent::Error`, which
+/// handlers meet most, awaiting futures.)
+macro_rules! from_errors {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for HttpError {
+            fn from(e: $t) -> HttpError {
+                HttpError::from_error(e)
+            }
+        }
+    )*};
+}
+
+from_errors!(
+    std::io::Error,
+    std::fmt::Error,
+    std::num::ParseIntError,
+    std::num::ParseFloatError,
+    std::str::Utf8Error,
+    std::string::FromUtf8Error,
+    serde_json::Error,
+    tornado_http::httputil::HttpInputError,
+    tornado_http::response::HttpOutputError,
+);
+
+impl From<tornado_concurrent::Error> for HttpError {
+    fn from(e: tornado_concurrent::Error) -> HttpError {
+        HttpError {
+            status: 500,
+            log_message: None,
+            reason: None,
+            source: Some(e),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `RequestHandler` and how a request runs through one (Tornado's
+//! `RequestHandler._execute`).
+
+use std::future::Future as StdFuture;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use tornado_concurrent::panic_message;
+
+use crate::context::Context;
+use crate::error::HttpError;
+
+/// What a handler method returns.
+pub type HandlerResult = Result<(), HttpError>;
+
+/// A coroutine request handler (Tornado's `RequestHandler`). Implement the
+/// methods the resource supports; the others answer 405. A handler value is
+/// cloned for each request, like Tornado's one instance per request.
+///
+/// ```
+/// use tornado_web::{Context, HttpError, RequestHandler};
+///
+/// #[derive(Clone)]
+/// struct MainHandler;
+/// impl RequestHandler for MainHandler {
+///     async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+///         cx.write("Hello, world");
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait RequestHandler: 'static {
+    /// Runs before the method; finishing the response here skips the method.
+    fn prepare(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
+        let _ = cx;
+        async { Ok(()) }
+    }
+    /// `GET`.
+    fn get(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
+        let _ = cx;
+        async { Err(HttpError::new(405)) }
+    }
+    /// `HEAD` (the body written is not sent).
+    fn head(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
+        let _ = cx;
+        async { Err(HttpError::new(405)) }
+    }
+    /// `POST`.
+    fn post(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
+        let _ = cx;
+        async { Err(HttpError::new(405)) }
+    }
+    /// `PUT`.
+    fn put(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
+        let _ = cx;
+        async { Err(HttpError::new(405)) }
+    }
+    /// `PATCH`.
+    fn patch(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
+        let _ = cx;
+        async { Err(HttpError::new(405)) }
+    }
+    /// `DELETE`.
+    fn delete(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
+        let _ = cx;
+        async { Err(HttpError::new(405)) }
+    }
+    /// `OPTIONS`.
+    fn options(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
+        let _ = cx;
+        async { Err(HttpError::new(405)) }
+    }
+    /// Runs after the response is finished (for cleanup and logging).
+    fn on_finish(&mut self, cx: &mut Context) {
+        let _ = cx;
+    }
+    /// Writes the body of an error response (Tornado's `write_error`). The
+    /// default is a small HTML page; with the `serve_traceback` setting it
+    /// includes the error.
+    fn write_error(&mut self, cx: &mut Context, error: &HttpError) {
+        let code = cx.get_status();
+        let reason = cx
+            .reason
+            .clone()
+            .unwrap_or_else(|| error.reason().to_owned());
+        if cx.settings().serve_traceback && error.status() >= 500 {
+            cx.set_header("Content-Type", "text/plain; charset=UTF-8");
+            cx.write(format!("{code}: {reason}\n\n{error}\n"));
+        } else {
+            cx.write(format!(
+                "<html><title>{code}: {reason}</title><body>{code}: {reason}</body></html>"
+            ));
+        }
+    }
+}
+
+/// Polls a future, turning a panic into a 500 `HttpError`.
+struct CatchPanic<F>(F);
+
+impl<F: StdFuture<Output = HandlerResult>> StdFuture for CatchPanic<F> {
+    type Output = HandlerResult;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<HandlerResult> {
+        // SAFETY: structural pinning of the only field; it is never moved.
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(p) => p,
+            Err(payload) => Poll::Ready(Err(HttpError::new(500)
+                .with_log_message(format!("panicked: {}", panic_message(&*payload))))),
+        }
+    }
+}
+
+/// Tornado's `_execute`: prepare, the method, finish, `on_finish`; errors
+/// become error responses and are logged.
+pub(crate) async fn execute<H: RequestHandler>(h: &mut H, cx: &mut Context) {
+    let result = CatchPanic(run_methods(h, cx)).await;
+    if let Err(e) = result {
+        handle_error(h, cx, e);
+    } else if !cx.finished() {
+        drop(cx.finish()); // queued in order; the connection awaits the end
+    }
+    if catch_unwind(AssertUnwindSafe(|| h.on_finish(cx))).is_err() {
+        log::error!(target: "tornado.application", "on_finish panicked for {}", cx.request.uri);
+    }
+    log_request(cx);
+}
+
+async fn run_methods<H: RequestHandler>(h: &mut H, cx: &mut Context) -> HandlerResult {
+    h.prepare(cx).await?;
+    if cx.finished() {
+        return Ok(());
+    }
+    let method = cx.request.method.clone();
+    match method.as_str() {
+        "GET" => h.get(cx).await,
+        "HEAD" => h.head(cx).await,
+        "POST" => h.post(cx).await,
+        "PUT" => h.put(cx).await,
+        "PATCH" => h.patch(cx).await,
+        "DELETE" => h.delete(cx).await,
+        "OPTIONS" => h.options(cx).await,
+        _ => Err(HttpError::new(405)),
+    }
+}
+
+/// Tornado's `_handle_request_exception` + `send_error`.
+fn handle_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: HttpError) {
+    let summary = format!(
+        "{} {} ({})",
+        cx.request.method, cx.request.uri, cx.request.remote_ip
+    );
+    if e.status() >= 500 {
+        log::error!(target: "tornado.application", "Uncaught exception {summary}: {e}");
+    } else {
+        log::warn!(target: "tornado.general", "{summary}: {e}");
+    }
+    if cx.headers_written() {
+        // Too late for an error page: end the connection instead.
+        log::error!(target: "tornado.general", "cannot send error response after headers written");
+        cx.response.disconnect_on_finish();
+        cx.finished = true;
+        drop(cx.response.finish()); // queued in order; the connection awaits the end
+        cx.response.stream().close();
+        return;
+    }
+    send_error(h, cx, &e);
+}
+
+/// Sends an error page for `e` (clears what was written before).
+pub(crate) fn send_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: &HttpError) {
+    cx.clear();
+    cx.finished = false;
+    match e.reason.as_ref() {
+        Some(_) => cx.set_status_reason(e.status(), e.reason()),
+        None => cx.set_status(e.status()),
+    }
+    if catch_unwind(AssertUnwindSafe(|| h.write_error(cx, e))).is_err() {
+        log::error!(target: "tornado.application", "write_error panicked");
+    }
+    if !cx.finished() {
+        drop(cx.finish()); // queued in order; the connection awaits the end
+    }
+}
+
+/// Tornado's `log_request`: one line per request on `tornado.access`.
+fn log_request(cx: &Context) {
+    let status = cx.response.status().unwrap_or(cx.status);
+    let ms = cx.request.request_time().as_secs_f64() * 1000.0;
+    let line = format!(
+        "{status} {} {} ({}) {ms:.2}ms",
+        cx.request.method, cx.request.uri, cx.request.remote_ip
+    );
+    match status {
+        0..=399 => log::info!(target: "tornado.access", "{line}"),
+        400..=499 => log::warn!(target: "tornado.access", "{line}"),
+        _ => log::error!(target: "tornado.access", "{line}"),
+    }
+}
