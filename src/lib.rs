@@ -9,9 +9,15 @@
 //! | [`ioloop`] | `tornado-ioloop` | `tornado.ioloop` |
 //! | [`concurrent`] | `tornado-concurrent` | `tornado.concurrent` |
 //! | [`r#gen`] | `tornado-gen` | `tornado.gen` |
+//! | [`locks`] | `tornado-locks` | `tornado.locks` |
+//! | [`queues`] | `tornado-queues` | `tornado.queues` |
 //!
 //! `gen` is a keyword in Rust 2024: there, write `tornado::r#gen` or depend
 //! on `tornado_gen` directly; older editions can write `tornado::gen`.
+//!
+//! Test helpers (`gen_test`, `ExpectLog`, a virtual clock) are in the
+//! separate `tornado-testing` crate, a dev-dependency, so that the library
+//! does not pull in its proc-macro.
 //!
 //! ```
 //! use tornado::concurrent::Future;
@@ -29,6 +35,8 @@
 pub use tornado_concurrent as concurrent;
 pub use tornado_gen as r#gen;
 pub use tornado_ioloop as ioloop;
+pub use tornado_locks as locks;
+pub use tornado_queues as queues;
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]
