@@ -209,10 +209,9 @@ impl<T: 'static, P: 'static> Waiters<T, P> {
         !list.entries.values().any(|e| wanted(&e.future))
     }
 
-    /// The number of entries held, abandoned ones included (for tests of
-    /// the purging).
-    #[doc(hidden)]
-    pub fn held(&self) -> usize {
+    /// The number of entries held, abandoned ones included.
+    #[cfg(test)]
+    fn held(&self) -> usize {
         self.list.borrow().entries.len()
     }
 }

@@ -41,6 +41,11 @@ struct Shared<T: 'static, S> {
 /// same queue. The store `S` decides the order: see [`PriorityQueue`] and
 /// [`LifoQueue`].
 ///
+/// To give up a wait, cancel or drop the future `get` or `put` returned, or
+/// use a timeout. A consumer *coroutine* dropped while it waits in `get`
+/// keeps its place until the runner next resumes it (and then drops it),
+/// so an item handed to it meanwhile is dropped with it.
+///
 /// ```
 /// use std::{cell::RefCell, rc::Rc, time::Duration};
 /// use tornado_gen::{coroutine, sleep, spawn};
