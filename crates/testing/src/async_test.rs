@@ -25,8 +25,13 @@ pub const TIMEOUT_ENV: &str = "ASYNC_TEST_TIMEOUT";
 /// set to a positive number, else 5 seconds (Tornado's
 /// `get_async_test_timeout`).
 pub fn get_async_test_timeout() -> Duration {
-    std::env::var(TIMEOUT_ENV)
-        .ok()
+    timeout_from(std::env::var(TIMEOUT_ENV).ok().as_deref())
+}
+
+/// The timeout a value of `ASYNC_TEST_TIMEOUT` means; 5 s if unset or not
+/// a positive number.
+fn timeout_from(value: Option<&str>) -> Duration {
+    value
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| *s > 0.0 && s.is_finite())
         .map_or(Duration::from_secs(5), Duration::from_secs_f64)
@@ -237,5 +242,20 @@ impl Watchdog {
             let _ = t.join();
         }
         self.fired.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_from_the_environment_value() {
+        assert_eq!(timeout_from(None), Duration::from_secs(5));
+        assert_eq!(timeout_from(Some(" 10 ")), Duration::from_secs(10));
+        assert_eq!(timeout_from(Some("0.5")), Duration::from_millis(500));
+        for bad in ["", "x", "0", "-1", "inf", "NaN"] {
+            assert_eq!(timeout_from(Some(bad)), Duration::from_secs(5), "{bad}");
+        }
     }
 }

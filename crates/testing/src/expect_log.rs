@@ -16,6 +16,7 @@ use tornado_ioloop::Remote;
 
 /// The logger; not zero-sized, so that its address identifies it.
 struct TestLogger {
+    /// Unused; only gives the static a size, hence a unique address.
     _id: u8,
 }
 
