@@ -13,9 +13,15 @@
 //! | [`tcp`] | `tornado-tcp` | `tornado.netutil`, `tornado.tcpserver`, `tornado.tcpclient` |
 //! | [`http`] | `tornado-http` | `tornado.httputil`, `tornado.httpserver` |
 //! | [`web`] | `tornado-web` | `tornado.web` |
+//! | [`locks`] | `tornado-locks` | `tornado.locks` |
+//! | [`queues`] | `tornado-queues` | `tornado.queues` |
 //!
 //! `gen` is a keyword in Rust 2024: there, write `tornado::r#gen` or depend
 //! on `tornado_gen` directly; older editions can write `tornado::gen`.
+//!
+//! Test helpers (`gen_test`, `ExpectLog`, a virtual clock) are in the
+//! separate `tornado-testing` crate, a dev-dependency, so that the library
+//! does not pull in its proc-macro.
 //!
 //! ```
 //! use tornado::concurrent::Future;
@@ -35,6 +41,8 @@ pub use tornado_gen as r#gen;
 pub use tornado_http as http;
 pub use tornado_ioloop as ioloop;
 pub use tornado_iostream as iostream;
+pub use tornado_locks as locks;
+pub use tornado_queues as queues;
 pub use tornado_tcp as tcp;
 pub use tornado_web as web;
 

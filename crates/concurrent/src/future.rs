@@ -179,6 +179,14 @@ impl<T: 'static> Future<T> {
         !state.callbacks.is_empty() || !state.wakers.is_empty()
     }
 
+    /// True while done-callbacks wait for this pending future. A registered
+    /// callback is someone's interest in the outcome even when no handle is
+    /// kept; a lock or queue uses this (with `handle_count`) to skip waiters
+    /// nobody can observe any more.
+    pub fn has_done_callbacks(&self) -> bool {
+        !self.state.borrow().callbacks.is_empty()
+    }
+
     /// Stores the outcome, then schedules the callbacks and wakes awaiters.
     fn finish(&self, outcome: Result<T, Error>, cancel: bool) -> Result<(), InvalidStateError> {
         let (callbacks, wakers) = {

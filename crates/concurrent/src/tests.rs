@@ -193,3 +193,21 @@ fn multiple_callbacks_each_scheduled() {
     assert_eq!(l.turn(), 3);
     assert_eq!(*order.borrow(), vec![0, 1, 2]);
 }
+
+#[test]
+fn interest_in_a_pending_future() {
+    let l = FakeLoop::install();
+    let f: Future<u8> = Future::new();
+    assert_eq!(f.handle_count(), 1);
+    assert!(!f.has_done_callbacks());
+    let g = f.clone();
+    assert_eq!(f.handle_count(), 2);
+    drop(g);
+    // A callback receives the future when called: it holds no handle.
+    f.add_done_callback(|_| {});
+    assert_eq!(f.handle_count(), 1);
+    assert!(f.has_done_callbacks());
+    f.set_result(1).unwrap();
+    assert!(!f.has_done_callbacks(), "scheduled, no longer waiting");
+    l.turn();
+}

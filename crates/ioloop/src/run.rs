@@ -114,6 +114,8 @@ impl IOLoop {
 
         let poll_start = Instant::now();
         self.add_run_time(poll_start - started);
+        // Read again: a callback may have installed a clock just now.
+        let custom_clock = inner.clock.borrow().clone();
         let mut timeout = if !inner.callbacks.borrow().is_empty()
             || inner.shared.notified.load(Ordering::Acquire)
         {
