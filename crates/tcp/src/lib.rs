@@ -34,10 +34,18 @@
 //! ```
 #![deny(missing_docs)]
 
+mod connector;
 pub mod netutil;
+pub mod resolver;
+pub mod signals;
+mod tcpclient;
 mod tcpserver;
+mod threads;
 
 pub use netutil::{
     AcceptHandle, Acceptor, DEFAULT_BACKLOG, add_accept_handler, bind_sockets, bind_unix_socket,
 };
+pub use resolver::{Family, OverrideResolver, Resolver, ThreadedResolver};
+pub use tcpclient::{ConnectError, ConnectOptions, TcpClient};
 pub use tcpserver::{TcpHandler, TcpServer};
+pub use threads::{ServerThreads, ThreadedServer};
