@@ -64,6 +64,8 @@ mod clients {
 }
 
 struct Chat {
+    /// Everyone connected; a client is in it from its first line of
+    /// `handle_stream` until its reads end.
     clients: RefCell<Clients>,
 }
 

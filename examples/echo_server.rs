@@ -33,10 +33,15 @@ impl TcpHandler for Echo {
     }
 }
 
+/// The command line.
 struct Args {
+    /// Port to listen on (0: any free one).
     port: u16,
+    /// Address to listen on.
     address: String,
+    /// Serving threads; 1 serves on the main thread's loop.
     threads: usize,
+    /// How long open connections get to finish after a stop signal.
     grace: Duration,
 }
 

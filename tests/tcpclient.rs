@@ -411,13 +411,6 @@ fn max_buffer_size_applies_to_the_stream() {
 }
 
 mod tls {
-    use std::sync::Arc;
-
-    use tornado::iostream::tls::rustls::pki_types::{
-        CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer,
-    };
-    use tornado::iostream::tls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-
     use super::*;
 
     struct Greet;
@@ -428,34 +421,10 @@ mod tls {
         }
     }
 
-    /// Server and client configurations for a fresh "localhost" certificate.
-    fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let cert: CertificateDer<'static> = generated.cert.der().clone();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            generated.signing_key.serialize_der(),
-        ));
-        let server = ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.clone()], key)
-            .unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let client = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        (Arc::new(server), Arc::new(client))
-    }
-
     #[test]
     fn tls_connect_checks_the_host_name() {
         let _l = fresh_loop();
-        let (server_config, client_config) = configs();
+        let (server_config, client_config) = net::tls_configs();
         let server = TcpServer::with_tls(Greet, server_config);
         let port = server.listen_on(0, Some("127.0.0.1")).unwrap()[0].port();
         let good = ConnectOptions::new()

@@ -19,7 +19,10 @@ use tornado::concurrent::Error;
 use tornado::r#gen::{coroutine, multi, sleep};
 use tornado::ioloop::IOLoop;
 use tornado::iostream::IOStream;
-use tornado::tcp::{TcpHandler, TcpServer, ThreadedServer, bind_sockets, bind_unix_socket};
+use tornado::tcp::{
+    ConnectOptions, Family, TcpClient, TcpHandler, TcpServer, ThreadedServer, bind_sockets,
+    bind_unix_socket,
+};
 
 /// Echoes until the peer closes.
 struct Echo;
@@ -421,6 +424,28 @@ fn threads_shut_down_gracefully() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     running.join().unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn threads_with_tls() {
+    let (server_config, client_config) = net::tls_configs();
+    let mut server = ThreadedServer::new(|| ThreadName).with_tls(server_config);
+    let addr = server.bind(0, Some("127.0.0.1")).unwrap()[0];
+    let running = server.start(2).unwrap();
+    let _l = fresh_loop();
+    let options = ConnectOptions::new().family(Family::V4).tls(client_config);
+    let name = run(move || {
+        coroutine(async move {
+            let stream = TcpClient::new()
+                .connect_with("localhost", addr.port(), &options)
+                .await?;
+            stream.read_until_close().await
+        })
+    })
+    .unwrap();
+    assert!(name.starts_with(b"tornado-server-"), "{name:?}");
+    running.stop();
+    running.join().unwrap();
 }
 
 #[test]

@@ -103,3 +103,37 @@ pub fn idle(d: Duration) {
     })
     .unwrap();
 }
+
+/// Server and client TLS configurations for a fresh self-signed
+/// certificate naming "localhost".
+pub fn tls_configs() -> (
+    std::sync::Arc<tornado::iostream::tls::rustls::ServerConfig>,
+    std::sync::Arc<tornado::iostream::tls::rustls::ClientConfig>,
+) {
+    use std::sync::Arc;
+    use tornado::iostream::tls::rustls::pki_types::{
+        CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer,
+    };
+    use tornado::iostream::tls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert: CertificateDer<'static> = generated.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        generated.signing_key.serialize_der(),
+    ));
+    let server = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (Arc::new(server), Arc::new(client))
+}

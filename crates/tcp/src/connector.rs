@@ -51,9 +51,11 @@ struct State<S: 'static> {
     fallback: Option<Timeout>,
     /// Armed while an overall deadline is pending.
     deadline: Option<Timeout>,
+    /// Starts an attempt; called once per address at most.
     connect: ConnectFn<S>,
     /// Disposes of an attempt that succeeded after the outcome was decided.
     close: fn(S),
+    /// The loop the timers are on (the one current at start).
     ioloop: IOLoop,
 }
 

@@ -32,7 +32,9 @@ pub struct SignalHandler {
 
 /// One registration.
 struct HandlerState {
+    /// The loop the callback runs on: the one current at registration.
     ioloop: IOLoop,
+    /// The signal number handled.
     signal: i32,
     /// The read end of the self-pipe; its fd is registered on `ioloop`
     /// until removed.
@@ -152,7 +154,9 @@ impl HandlerState {
 
 /// A future resolved with the first of `signals` to arrive; the handlers
 /// are removed then. The usual way for a server to wait for `SIGINT` or
-/// `SIGTERM` before a graceful shutdown.
+/// `SIGTERM` before a graceful shutdown. Until one of the signals arrives
+/// the handlers stay registered, even if the future is dropped: keep it
+/// for as long as the process should react (typically, all its life).
 ///
 /// ```no_run
 /// use tornado_gen::coroutine;

@@ -51,6 +51,7 @@ pub trait TcpHandler: 'static {
 
 /// State shared by the server's accept handlers and connections.
 struct Shared<H> {
+    /// Serves every connection, through `&self`.
     handler: H,
     /// Limits for accepted streams.
     options: StreamOptions,
@@ -83,6 +84,7 @@ struct Shared<H> {
 /// IOLoop::current().start().unwrap();
 /// ```
 pub struct TcpServer<H: TcpHandler> {
+    /// Shared by every clone, accept handler and connection coroutine.
     shared: Rc<Shared<H>>,
 }
 

@@ -222,7 +222,9 @@ type Ready = mpsc::Sender<(usize, io::Result<RemoteSetter<Duration>>)>;
 
 /// A server thread, set up and about to run.
 struct Serving<H: TcpHandler> {
+    /// This thread's loop, current on it.
     ioloop: IOLoop,
+    /// Already serving its sockets on `ioloop`.
     server: TcpServer<H>,
     /// Resolved (through the setter sent to the handle) with the grace
     /// period when the thread must stop.
