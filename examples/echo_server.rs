@@ -3,14 +3,22 @@
 //! garbage close that connection only. The listen backlog is the OS maximum,
 //! so a burst of connections is not dropped.
 //!
-//! Run: `cargo run --release --example echo_server -- --port 8888`, then
-//! talk to it with `nc 127.0.0.1 8888`.
+//! Ctrl-C (SIGINT) or SIGTERM stops it gracefully: it stops accepting,
+//! gives open connections `--grace` seconds to finish, closes the rest and
+//! exits. A second Ctrl-C during the grace period closes them at once.
+//! With `--threads N` it serves on N threads, each with its own loop.
+//!
+//! Run: `cargo run --example echo_server -- --port 8888`, then talk to it
+//! with `nc 127.0.0.1 8888`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use tornado::r#gen::{coroutine, spawn};
 use tornado::ioloop::IOLoop;
 use tornado::iostream::IOStream;
-use tornado::tcp::{TcpHandler, TcpServer};
+use tornado::tcp::signals::{SIGINT, SIGTERM, wait_for_signal};
+use tornado::tcp::{TcpHandler, TcpServer, ThreadedServer};
 
 struct Echo;
 
@@ -25,30 +33,107 @@ impl TcpHandler for Echo {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut port: u16 = 8888;
-    let mut address = String::from("127.0.0.1");
+/// The command line.
+struct Args {
+    /// Port to listen on (0: any free one).
+    port: u16,
+    /// Address to listen on.
+    address: String,
+    /// Serving threads; 1 serves on the main thread's loop.
+    threads: usize,
+    /// How long open connections get to finish after a stop signal.
+    grace: Duration,
+}
+
+fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
+    let mut a = Args {
+        port: 8888,
+        address: "127.0.0.1".into(),
+        threads: 1,
+        grace: Duration::from_secs(5),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        let mut value = |what: &str| args.next().ok_or(format!("{arg} takes {what}"));
         match arg.as_str() {
-            "--port" => port = args.next().ok_or("--port takes a number")?.parse()?,
-            "--address" => address = args.next().ok_or("--address takes an address")?,
+            "--port" => a.port = value("a number")?.parse()?,
+            "--address" => a.address = value("an address")?,
+            "--threads" => a.threads = value("a number")?.parse()?,
+            "--grace" => a.grace = Duration::from_secs_f64(value("seconds")?.parse()?),
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: echo_server [--port P] [--address A]"
+                    "unknown argument {other}; usage: echo_server [--port P] [--address A] \
+                     [--threads N] [--grace SECONDS]"
                 )
                 .into());
             }
         }
     }
+    Ok(a)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
     let ioloop = IOLoop::current();
+    // Registered before serving, so that a signal is never missed.
+    let stop_signal = wait_for_signal(&[SIGINT, SIGTERM])?;
+    if args.threads > 1 {
+        return serve_on_threads(&args, stop_signal);
+    }
     let server = TcpServer::new(Echo);
-    for addr in server.listen_on(port, Some(&address))? {
+    for addr in server.listen_on(args.port, Some(&args.address))? {
         println!(
-            "echo server listening on {addr} ({} backend)",
+            "echo server listening on {addr} ({} backend); Ctrl-C stops it",
             ioloop.backend_name()
         );
     }
-    ioloop.start()?;
+    let grace = args.grace;
+    ioloop.run_sync(
+        move || {
+            coroutine(async move {
+                let sig = stop_signal.await?;
+                println!(
+                    "signal {sig}: not accepting any more; {} open connection(s) get {grace:?}",
+                    server.connections()
+                );
+                let shutdown = server.shutdown(grace);
+                // A second signal: no more waiting.
+                let again = wait_for_signal(&[SIGINT, SIGTERM])?;
+                let s = server.clone();
+                again.add_done_callback(move |_| {
+                    println!("second signal: closing every connection now");
+                    spawn(s.shutdown(Duration::ZERO));
+                });
+                shutdown.await
+            })
+        },
+        None,
+    )?;
+    println!("echo server stopped");
     Ok(())
+}
+
+/// `--threads N`: N threads each with a loop and a server on the port
+/// (`SO_REUSEPORT`); this thread's loop only waits for the signal.
+fn serve_on_threads(
+    args: &Args,
+    stop_signal: tornado::concurrent::Future<i32>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut server = ThreadedServer::new(|| Echo);
+    for addr in server.bind(args.port, Some(&args.address))? {
+        println!(
+            "echo server listening on {addr} with {} threads; Ctrl-C stops it",
+            args.threads
+        );
+    }
+    let running = server.start(args.threads)?;
+    let sig = IOLoop::current().run_sync(move || stop_signal, None)?;
+    println!(
+        "signal {sig}: stopping the threads; open connections get {:?}",
+        args.grace
+    );
+    running.shutdown(args.grace);
+    running.join()?;
+    println!("echo server stopped");
+    Ok::<(), Box<dyn std::error::Error>>(())
 }

@@ -42,7 +42,11 @@ fn pin_to_cpu0() {
 /// Resident set size of this process, in bytes.
 fn rss() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
 }
@@ -63,7 +67,10 @@ fn new_loop() -> IOLoop {
 }
 
 fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     (rt, tokio::task::LocalSet::new())
 }
 
@@ -247,9 +254,17 @@ fn tokio_spawn(n: usize) -> (f64, f64) {
 fn main() {
     pin_to_cpu0();
     println!("coro_bench: tornado-gen vs tokio current_thread + spawn_local, median of {REPS}");
-    println!("{:<52} {:>12} {:>12} {:>10}", "scenario", "ours", "tokio", "ours/tokio");
+    println!(
+        "{:<52} {:>12} {:>12} {:>10}",
+        "scenario", "ours", "tokio", "ours/tokio"
+    );
     let row = |name: &str, ours: f64, tokio: f64, unit: &str| {
-        println!("{name:<52} {:>9.1} {unit} {:>9.1} {unit} {:>9.2}x", ours, tokio, ours / tokio);
+        println!(
+            "{name:<52} {:>9.1} {unit} {:>9.1} {unit} {:>9.2}x",
+            ours,
+            tokio,
+            ours / tokio
+        );
     };
     let ours = median((0..REPS).map(|_| ours_pingpong(HOPS)).collect());
     let theirs = median((0..REPS).map(|_| tokio_pingpong(HOPS)).collect());
@@ -257,10 +272,19 @@ fn main() {
     let ours = median((0..REPS).map(|_| ours_sleep0(SLEEPS)).collect());
     // tokio's timer wheel has millisecond ticks: a zero sleep waits for the
     // next tick, so far fewer rounds are run (the figure is per round).
-    let theirs = median((0..REPS).map(|_| tokio_sleep0(SLEEPS_TOKIO_TIMER, false)).collect());
+    let theirs = median(
+        (0..REPS)
+            .map(|_| tokio_sleep0(SLEEPS_TOKIO_TIMER, false))
+            .collect(),
+    );
     row("2 sleep(0) round trip [tokio sleep(0)]", ours, theirs, "ns");
     let theirs = median((0..REPS).map(|_| tokio_sleep0(SLEEPS, true)).collect());
-    row("2 sleep(0) round trip [tokio yield_now]", ours, theirs, "ns");
+    row(
+        "2 sleep(0) round trip [tokio yield_now]",
+        ours,
+        theirs,
+        "ns",
+    );
     let ours_runs: Vec<(f64, f64)> = (0..3).map(|_| ours_spawn(SPAWNS)).collect();
     let tokio_runs: Vec<(f64, f64)> = (0..3).map(|_| tokio_spawn(SPAWNS)).collect();
     row(

@@ -1,10 +1,19 @@
-//! Tornado's networking layer for Rust: listening sockets (`netutil`), a
-//! TCP server running one coroutine per connection (`tcpserver`).
+//! Tornado's networking layer for Rust: listening sockets and resolvers
+//! (`netutil`), a TCP server running one coroutine per connection
+//! (`tcpserver`), a TCP client (`tcpclient`), and signals as loop
+//! callbacks.
 //!
 //! A [`TcpServer`] accepts connections on the current `IOLoop` and hands
 //! each, as an `IOStream`, to its [`TcpHandler`]'s `handle_stream`
 //! coroutine. Accepting survives running out of file descriptors: it pauses
-//! (no busy loop), logs once, and resumes by itself.
+//! (no busy loop), logs once, and resumes by itself. A [`ThreadedServer`]
+//! runs one such server per thread, each on its own loop, to use every
+//! core; [`TcpServer::shutdown`] and [`ServerThreads::shutdown`] stop
+//! gracefully, typically on a signal from [`signals::wait_for_signal`].
+//!
+//! A [`TcpClient`] resolves names with a [`Resolver`] (by default on the
+//! executor) and connects happy-eyeballs style, failing with a typed
+//! [`ConnectError`].
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -34,10 +43,18 @@
 //! ```
 #![deny(missing_docs)]
 
+mod connector;
 pub mod netutil;
+pub mod resolver;
+pub mod signals;
+mod tcpclient;
 mod tcpserver;
+mod threads;
 
 pub use netutil::{
     AcceptHandle, Acceptor, DEFAULT_BACKLOG, add_accept_handler, bind_sockets, bind_unix_socket,
 };
+pub use resolver::{Family, OverrideResolver, Resolver, ThreadedResolver};
+pub use tcpclient::{ConnectError, ConnectOptions, TcpClient};
 pub use tcpserver::{TcpHandler, TcpServer};
+pub use threads::{ServerThreads, ThreadedServer};

@@ -138,12 +138,15 @@ const ACCEPTS_PER_EVENT: usize = 128;
 
 /// Stops an accept handler; see [`add_accept_handler`].
 pub struct AcceptHandle {
+    /// Shared with the registered handler and any pending resume timer.
     state: Rc<AcceptState>,
 }
 
 /// The shared state of one accept handler.
 struct AcceptState {
+    /// The loop the listener is registered on.
     ioloop: IOLoop,
+    /// The listener's fd, valid while the `AcceptLoop` owning it lives.
     fd: RawFd,
     /// False once removed: a pending resume must not re-register.
     active: Cell<bool>,
@@ -211,8 +214,11 @@ pub fn add_accept_handler<L: Acceptor>(
 
 /// The listener and the user's callback.
 struct AcceptLoop<L, F> {
+    /// Owned here: dropped (closed) with the handler once removed.
     listener: L,
+    /// Gets each accepted connection.
     callback: F,
+    /// The same state the `AcceptHandle` holds.
     state: Rc<AcceptState>,
 }
 

@@ -17,6 +17,13 @@ use tornado_iostream::{IOStream, StreamOptions, Transport};
 
 use crate::netutil::{AcceptHandle, Acceptor, add_accept_handler, bind_sockets};
 
+/// A server-side TLS configuration, as `with_tls` takes it (a placeholder
+/// type without the `tls` feature, where it is never constructed).
+#[cfg(feature = "tls")]
+pub(crate) type ServerTls = std::sync::Arc<tornado_iostream::tls::rustls::ServerConfig>;
+#[cfg(not(feature = "tls"))]
+pub(crate) type ServerTls = std::convert::Infallible;
+
 /// What a [`TcpServer`] does with each connection.
 ///
 /// ```
@@ -44,6 +51,7 @@ pub trait TcpHandler: 'static {
 
 /// State shared by the server's accept handlers and connections.
 struct Shared<H> {
+    /// Serves every connection, through `&self`.
     handler: H,
     /// Limits for accepted streams.
     options: StreamOptions,
@@ -54,6 +62,8 @@ struct Shared<H> {
     connections: RefCell<Slab<IOStream>>,
     /// Accept handlers of every listening socket.
     accepting: RefCell<Vec<AcceptHandle>>,
+    /// Sockets bound by `bind` and not yet served: `start` takes them.
+    bound: RefCell<Vec<TcpListener>>,
     /// False once stopped: no new connections are served.
     serving: Cell<bool>,
 }
@@ -74,6 +84,7 @@ struct Shared<H> {
 /// IOLoop::current().start().unwrap();
 /// ```
 pub struct TcpServer<H: TcpHandler> {
+    /// Shared by every clone, accept handler and connection coroutine.
     shared: Rc<Shared<H>>,
 }
 
@@ -93,17 +104,7 @@ impl<H: TcpHandler> TcpServer<H> {
 
     /// A server whose streams get `options` (buffer limits).
     pub fn with_options(handler: H, options: StreamOptions) -> TcpServer<H> {
-        TcpServer {
-            shared: Rc::new(Shared {
-                handler,
-                options,
-                #[cfg(feature = "tls")]
-                tls: None,
-                connections: RefCell::new(Slab::new()),
-                accepting: RefCell::new(Vec::new()),
-                serving: Cell::new(true),
-            }),
-        }
+        Self::build(handler, options, None)
     }
 
     /// A server that does a TLS handshake on each connection before its
@@ -113,11 +114,28 @@ impl<H: TcpHandler> TcpServer<H> {
         handler: H,
         config: std::sync::Arc<tornado_iostream::tls::rustls::ServerConfig>,
     ) -> TcpServer<H> {
-        let server = Self::new(handler);
-        let mut shared = Rc::try_unwrap(server.shared).ok().expect("just created");
-        shared.tls = Some(tornado_iostream::tls::TlsConfig::Server(config));
+        Self::build(handler, StreamOptions::default(), Some(config))
+    }
+
+    /// Every constructor's body; `tls` is ignored without the feature.
+    pub(crate) fn build(
+        handler: H,
+        options: StreamOptions,
+        tls: Option<ServerTls>,
+    ) -> TcpServer<H> {
+        #[cfg(not(feature = "tls"))]
+        let _ = tls;
         TcpServer {
-            shared: Rc::new(shared),
+            shared: Rc::new(Shared {
+                handler,
+                options,
+                #[cfg(feature = "tls")]
+                tls: tls.map(tornado_iostream::tls::TlsConfig::Server),
+                connections: RefCell::new(Slab::new()),
+                accepting: RefCell::new(Vec::new()),
+                bound: RefCell::new(Vec::new()),
+                serving: Cell::new(true),
+            }),
         }
     }
 
@@ -141,6 +159,31 @@ impl<H: TcpHandler> TcpServer<H> {
             .collect::<io::Result<Vec<_>>>()?;
         self.add_sockets(sockets)?;
         Ok(addrs)
+    }
+
+    /// Binds `port` at `address` now and serves it from [`start`]
+    /// (Tornado's `bind`): bind early, for instance before dropping
+    /// privileges, and serve later. Returns the bound addresses.
+    ///
+    /// For serving on several threads, see [`ThreadedServer`].
+    ///
+    /// [`start`]: TcpServer::start
+    /// [`ThreadedServer`]: crate::ThreadedServer
+    pub fn bind(&self, port: u16, address: Option<&str>) -> io::Result<Vec<SocketAddr>> {
+        let sockets = bind_sockets(port, address, None, false)?;
+        let addrs = sockets
+            .iter()
+            .map(|s| s.local_addr())
+            .collect::<io::Result<Vec<_>>>()?;
+        self.shared.bound.borrow_mut().extend(sockets);
+        Ok(addrs)
+    }
+
+    /// Starts serving the sockets of earlier [`bind`](TcpServer::bind)
+    /// calls on the current loop (Tornado's `start(1)`).
+    pub fn start(&self) -> io::Result<()> {
+        let sockets = std::mem::take(&mut *self.shared.bound.borrow_mut());
+        self.add_sockets(sockets)
     }
 
     /// Serves connections arriving on already-listening sockets.
@@ -180,6 +223,7 @@ impl<H: TcpHandler> TcpServer<H> {
     /// on; see [`shutdown`](TcpServer::shutdown).
     pub fn stop(&self) {
         self.shared.serving.set(false);
+        self.shared.bound.borrow_mut().clear();
         for handle in self.shared.accepting.borrow_mut().drain(..) {
             handle.remove();
         }
