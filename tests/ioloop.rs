@@ -84,7 +84,8 @@ fn self_readding_callback_does_not_starve_io() {
         .unwrap();
     guard(&l, Duration::from_secs(5));
     l.start().unwrap();
-    assert!(spins.get() < 10, "I/O ran after {} spins", spins.get());
+    // Polls may be skipped while callbacks wait, but at most 64 in a row.
+    assert!(spins.get() < 100, "I/O ran after {} spins", spins.get());
     l.remove_handler(a.as_raw_fd()).unwrap();
 }
 

@@ -30,8 +30,11 @@ struct State<T> {
     cancelled: bool,
     /// Callbacks added while pending; emptied (and scheduled) when done.
     callbacks: Vec<DoneCallback<T>>,
-    /// Tasks awaiting this future; emptied (and woken) when done.
-    wakers: Vec<Waker>,
+    /// The (first) task awaiting this future; taken and woken when done.
+    waker: Option<Waker>,
+    /// Further awaiting tasks, rare: kept apart so that the common single
+    /// awaiter costs no allocation.
+    more_wakers: Vec<Waker>,
 }
 
 /// A result that will exist later: Tornado's `Future`, for one loop thread.
@@ -77,7 +80,8 @@ impl<T: 'static> Future<T> {
                 outcome: Outcome::Pending,
                 cancelled: false,
                 callbacks: Vec::new(),
-                wakers: Vec::new(),
+                waker: None,
+                more_wakers: Vec::new(),
             })),
         }
     }
@@ -176,7 +180,7 @@ impl<T: 'static> Future<T> {
             return true;
         }
         let state = self.state.borrow();
-        !state.callbacks.is_empty() || !state.wakers.is_empty()
+        !state.callbacks.is_empty() || state.waker.is_some()
     }
 
     /// True while done-callbacks wait for this pending future. A registered
@@ -198,7 +202,7 @@ impl<T: 'static> Future<T> {
             state.cancelled = cancel;
             (
                 std::mem::take(&mut state.callbacks),
-                std::mem::take(&mut state.wakers),
+                (state.waker.take(), std::mem::take(&mut state.more_wakers)),
             )
         };
         // One loop callback per done-callback, so that a panic in one is
@@ -207,7 +211,11 @@ impl<T: 'static> Future<T> {
             let me = self.clone();
             schedule::schedule(Box::new(move || callback(me)));
         }
-        for waker in wakers {
+        let (first, more) = wakers;
+        if let Some(w) = first {
+            w.wake();
+        }
+        for waker in more {
             waker.wake();
         }
         Ok(())
@@ -233,8 +241,14 @@ impl<T: 'static> std::future::Future for Future<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.state.borrow_mut();
         if let Outcome::Pending = state.outcome {
-            if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                state.wakers.push(cx.waker().clone());
+            match &state.waker {
+                None => state.waker = Some(cx.waker().clone()),
+                Some(w) if w.will_wake(cx.waker()) => {}
+                Some(_) => {
+                    if !state.more_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        state.more_wakers.push(cx.waker().clone());
+                    }
+                }
             }
             return Poll::Pending;
         }

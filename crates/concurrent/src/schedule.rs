@@ -26,6 +26,13 @@ pub trait Schedule {
     /// Queues `callback` to run on the next iteration; never runs it inline.
     fn schedule(&self, callback: Callback);
 
+    /// Queues `f(a, b)` like `schedule`. A loop can store the function and
+    /// its arguments without boxing a closure, which makes waking a
+    /// coroutine allocation-free; the default boxes.
+    fn schedule_call(&self, f: fn(usize, u64), a: usize, b: u64) {
+        self.schedule(Box::new(move || f(a, b)));
+    }
+
     /// A thread-safe handle that can queue callbacks on this loop.
     fn remote(&self) -> Arc<dyn RemoteSchedule>;
 }
@@ -68,6 +75,19 @@ pub fn set_fallback(make_current: Fallback) {
 /// The current scheduler, creating one through the fallback hook if needed.
 pub fn current_or_fallback() -> Option<Rc<dyn Schedule>> {
     current().or_else(|| FALLBACK.get().and_then(|make| make()))
+}
+
+/// Queues `f(a, b)` on the current loop (see [`Schedule::schedule_call`]).
+/// Returns `false` when no loop exists and none can be made.
+pub fn schedule_call(f: fn(usize, u64), a: usize, b: u64) -> bool {
+    let done = CURRENT.with(|c| match &*c.borrow() {
+        Some(s) => {
+            s.schedule_call(f, a, b);
+            true
+        }
+        None => false,
+    });
+    done || schedule(Box::new(move || f(a, b)))
 }
 
 /// Queues `callback` on the current loop. Returns `false` (and drops the

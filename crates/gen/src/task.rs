@@ -80,7 +80,7 @@ impl Wake for TaskWaker {
         }
         let (key, id) = (self.key, self.id);
         if thread_mark() == self.owner {
-            schedule::schedule(Box::new(move || resume(key, id)));
+            schedule::schedule_call(resume, key, id);
         } else if let Some(remote) = &self.remote {
             if remote
                 .schedule_remote(Box::new(move || resume(key, id)))

@@ -28,9 +28,18 @@ use crate::{current, watchdog};
 /// A callback run on the loop's thread.
 pub(crate) type Callback = tornado_concurrent::schedule::Callback;
 
+/// What a queued callback runs.
+pub(crate) enum Work {
+    /// A boxed closure.
+    Boxed(Callback),
+    /// A plain function and its two arguments: how a woken coroutine is
+    /// resumed, without allocating a closure per wake.
+    Call(fn(usize, u64), usize, u64),
+}
+
 /// A queued callback with where it was added, for logs.
 pub(crate) struct Queued {
-    pub(crate) callback: Callback,
+    pub(crate) work: Work,
     pub(crate) location: &'static Location<'static>,
 }
 
@@ -97,8 +106,12 @@ pub(crate) struct Inner {
     pub(crate) ready: RefCell<Vec<(RawFd, Events)>>,
     /// Scratch for the due timeouts of one iteration, likewise.
     pub(crate) due: RefCell<Vec<Timeout>>,
-    /// When the last poll returned; the time since is dispatch time.
-    pub(crate) last_poll_end: Cell<Option<Instant>>,
+    /// When the last poll returned.
+    pub(crate) last_poll: Cell<Instant>,
+    /// Zero-timeout polls skipped since the last poll (see `run_once`).
+    pub(crate) polls_skipped: Cell<u32>,
+    /// When the current `start` began, while running.
+    pub(crate) run_started: Cell<Option<Instant>>,
     /// An empty vector swapped with the remote queue, to keep capacity.
     pub(crate) remote_spare: Cell<Vec<RemoteQueued>>,
     /// Incremented when `select` returns; see `Entry::added_poll`.
@@ -175,7 +188,9 @@ impl IOLoop {
                 ready: RefCell::new(Vec::new()),
                 due: RefCell::new(Vec::new()),
                 poll_generation: Cell::new(0),
-                last_poll_end: Cell::new(None),
+                last_poll: Cell::new(Instant::now()),
+                polls_skipped: Cell::new(0),
+                run_started: Cell::new(None),
                 remote_spare: Cell::new(Vec::new()),
                 shared: Arc::new(Shared::new(waker)),
                 waker_fd,
@@ -273,7 +288,7 @@ impl IOLoop {
             return Err(Error::Closed);
         }
         self.inner.callbacks.borrow_mut().push_back(Queued {
-            callback: Box::new(callback),
+            work: Work::Boxed(Box::new(callback)),
             location: Location::caller(),
         });
         Ok(())
@@ -479,7 +494,15 @@ impl IOLoop {
             handler_calls: c.handler_calls.get(),
             panics: c.panics.get(),
             poll_time: c.poll_time.get(),
-            run_time: c.run_time.get(),
+            // Time inside `start` not spent polling; nothing is accounted
+            // per iteration, to keep iterations cheap.
+            run_time: (c.run_time.get()
+                + self
+                    .inner
+                    .run_started
+                    .get()
+                    .map_or(Duration::ZERO, |t| t.elapsed()))
+            .saturating_sub(c.poll_time.get()),
         }
     }
 
@@ -536,7 +559,17 @@ impl Schedule for Inner {
             return;
         }
         self.callbacks.borrow_mut().push_back(Queued {
-            callback,
+            work: Work::Boxed(callback),
+            location: Location::caller(),
+        });
+    }
+
+    fn schedule_call(&self, f: fn(usize, u64), a: usize, b: u64) {
+        if self.closed.get() {
+            return;
+        }
+        self.callbacks.borrow_mut().push_back(Queued {
+            work: Work::Call(f, a, b),
             location: Location::caller(),
         });
     }

@@ -23,9 +23,15 @@ use tornado_concurrent::{Error as FutureError, Future, panic_message};
 use crate::backend::Trigger;
 use crate::error::Error;
 use crate::events::Events;
-use crate::ioloop::{Callback, CallbackKind, CallbackPanic, IOLoop, Queued};
+use crate::ioloop::{CallbackKind, CallbackPanic, IOLoop, Queued, Work};
 use crate::metrics::bump;
 use crate::sys::poll_ready;
+
+/// Poll at least every this many iterations while callbacks keep coming.
+const POLL_EVERY_ITERATIONS: u32 = 64;
+
+/// ... and at least this often.
+const POLL_EVERY: Duration = Duration::from_micros(100);
 
 impl IOLoop {
     /// Runs the loop until [`stop`](IOLoop::stop) is called. The loop is the
@@ -45,7 +51,9 @@ impl IOLoop {
         inner.running.set(true);
         let previous = IOLoop::try_current();
         self.make_current();
-        inner.shared.watch.busy(Instant::now());
+        let run_started = Instant::now();
+        inner.run_started.set(Some(run_started));
+        inner.shared.watch.busy(run_started);
         let result = loop {
             if let Err(e) = self.run_once() {
                 break Err(e);
@@ -55,6 +63,9 @@ impl IOLoop {
             }
         };
         inner.shared.watch.idle();
+        inner.run_started.set(None);
+        let c = &inner.counters;
+        c.run_time.set(c.run_time.get() + run_started.elapsed());
         inner.running.set(false);
         match previous {
             Some(p) if !p.same_loop(self) => p.make_current(),
@@ -73,57 +84,60 @@ impl IOLoop {
     /// One iteration.
     fn run_once(&self) -> Result<(), Error> {
         let inner = &self.inner;
-        // Three clock reads per iteration: here, before and after the poll.
-        // The time between the last poll and now was spent dispatching.
+        // One clock read per iteration, two more around a poll.
         let started = Instant::now();
-        if let Some(end) = inner.last_poll_end.take() {
-            self.add_run_time(started - end);
-        }
-        let custom_clock = inner.clock.borrow().clone();
         bump(&inner.counters.iterations);
 
         self.drain_remote();
         let ncallbacks = inner.callbacks.borrow().len();
         let mut due = std::mem::take(&mut *inner.due.borrow_mut());
         if inner.timers.borrow().pending() > 0 {
-            let now = custom_clock.as_ref().map_or(started, |c| c.now());
+            let now = match &*inner.clock.borrow() {
+                Some(c) => c.now(),
+                None => started,
+            };
             inner.timers.borrow_mut().pop_due(now, &mut due);
         }
 
         for _ in 0..ncallbacks {
-            let Some(Queued { callback, location }) = inner.callbacks.borrow_mut().pop_front()
-            else {
+            let Some(Queued { work, location }) = inner.callbacks.borrow_mut().pop_front() else {
                 break; // `close` emptied the queue.
             };
             bump(&inner.counters.callbacks_run);
-            self.run_callback(callback, location, CallbackKind::Callback);
+            match work {
+                Work::Boxed(callback) => {
+                    self.run_guarded(callback, location, CallbackKind::Callback)
+                }
+                Work::Call(f, a, b) => {
+                    self.run_guarded(move || f(a, b), location, CallbackKind::Callback)
+                }
+            }
         }
         for &t in &due {
             let taken = inner.timers.borrow_mut().take(t);
             if let Some((callback, location)) = taken {
                 bump(&inner.counters.timeouts_fired);
-                self.run_callback(callback, location, CallbackKind::Timeout);
+                self.run_guarded(callback, location, CallbackKind::Timeout);
             }
         }
         due.clear();
         *inner.due.borrow_mut() = due;
         if inner.shared.stop.load(Ordering::Acquire) || inner.closed.get() {
-            self.add_run_time(started.elapsed());
             return Ok(());
         }
 
-        let poll_start = Instant::now();
-        self.add_run_time(poll_start - started);
         // Read again: a callback may have installed a clock just now.
         let custom_clock = inner.clock.borrow().clone();
-        let mut timeout = if !inner.callbacks.borrow().is_empty()
-            || inner.shared.notified.load(Ordering::Acquire)
-        {
+        let callbacks_waiting =
+            !inner.callbacks.borrow().is_empty() || inner.shared.notified.load(Ordering::Acquire);
+        let mut timeout = if callbacks_waiting {
             Some(Duration::ZERO)
         } else {
             let next = inner.timers.borrow_mut().next_deadline();
-            let now = custom_clock.as_ref().map_or(poll_start, |c| c.now());
-            next.map(|deadline| deadline.saturating_duration_since(now))
+            next.map(|deadline| {
+                let now = custom_clock.as_ref().map_or_else(Instant::now, |c| c.now());
+                deadline.saturating_duration_since(now)
+            })
         };
 
         // Scratch buffer reused across iterations (put back below).
@@ -136,10 +150,29 @@ impl IOLoop {
             timeout = clock.poll_timeout(timeout);
         }
 
+        // With callbacks or due timeouts already waiting, a zero-timeout poll
+        // rarely finds anything and costs a system call: skip it, but poll
+        // at least every POLL_EVERY_ITERATIONS iterations and POLL_EVERY of
+        // time, so that callbacks that keep re-adding themselves delay I/O
+        // by at most that.
+        if ready.is_empty() && timeout == Some(Duration::ZERO) {
+            let skipped = inner.polls_skipped.get();
+            if skipped < POLL_EVERY_ITERATIONS
+                && started.saturating_duration_since(inner.last_poll.get()) < POLL_EVERY
+            {
+                inner.polls_skipped.set(skipped + 1);
+                *inner.ready.borrow_mut() = ready;
+                return Ok(());
+            }
+        }
+        inner.polls_skipped.set(0);
+
         inner.shared.watch.idle();
+        let poll_start = Instant::now();
         let polled = self.on_selector(|s| s.select(timeout, &mut ready));
         let poll_end = Instant::now();
         inner.shared.watch.busy(poll_end);
+        inner.last_poll.set(poll_end);
         let c = &inner.counters;
         c.poll_time.set(c.poll_time.get() + (poll_end - poll_start));
         polled?;
@@ -151,13 +184,7 @@ impl IOLoop {
         }
         ready.clear();
         *inner.ready.borrow_mut() = ready;
-        inner.last_poll_end.set(Some(poll_end));
         Ok(())
-    }
-
-    fn add_run_time(&self, spent: Duration) {
-        let c = &self.inner.counters;
-        c.run_time.set(c.run_time.get() + spent);
     }
 
     /// Moves the callbacks sent by other threads to the local queue.
@@ -175,7 +202,7 @@ impl IOLoop {
         let mut callbacks = self.inner.callbacks.borrow_mut();
         for (callback, location) in remote.drain(..) {
             callbacks.push_back(Queued {
-                callback: callback as Callback,
+                work: Work::Boxed(callback),
                 location,
             });
         }
@@ -257,14 +284,14 @@ impl IOLoop {
             Ok(mut h) => (*h)(fd, deliver),
             Err(_) => log::error!(target: "tornado.general", "fd {fd}'s handler re-entered itself"),
         };
-        self.run_callback(Box::new(call), location, CallbackKind::Handler);
+        self.run_guarded(call, location, CallbackKind::Handler);
     }
 
     /// Runs one piece of user code: panics are caught and reported, and long
     /// runs logged when a blocking threshold is set.
-    pub(crate) fn run_callback(
+    pub(crate) fn run_guarded(
         &self,
-        callback: Callback,
+        callback: impl FnOnce(),
         location: &'static Location<'static>,
         kind: CallbackKind,
     ) {
