@@ -166,8 +166,14 @@ async fn self_test(base: String, dir: Arc<PathBuf>) -> Result<(), Error> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run(std::env::args().skip(1).collect())
+}
+
+/// The program, given its arguments (also called by the tests with
+/// `--self-test`).
+pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let (mut port, mut test, mut dir) = (8888u16, false, None);
-    let mut args = std::env::args().skip(1);
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port takes a number")?.parse()?,

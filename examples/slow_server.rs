@@ -53,9 +53,15 @@ async fn clients(url: String) -> Result<Duration, Error> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run(std::env::args().skip(1).collect())
+}
+
+/// The program, given its arguments (also called by the tests with
+/// `--self-test`).
+pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let (mut port, mut delay_ms) = (8888u16, 200u64);
     let (mut client, mut url, mut test) = (false, None, false);
-    let mut args = std::env::args().skip(1).peekable();
+    let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port takes a number")?.parse()?,

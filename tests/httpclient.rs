@@ -419,3 +419,51 @@ fn https_with_a_local_certificate() {
     );
     assert_eq!(e.kind, HttpClientErrorKind::Connection);
 }
+
+#[test]
+fn connect_timeout_covers_a_stalled_tls_handshake() {
+    let _l = fresh_loop();
+    // The kernel accepts the connection into the backlog, but nobody ever
+    // answers the ClientHello: only the connect timeout can end the wait.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth(),
+    );
+    let start = Instant::now();
+    let options = FetchOptions::new()
+        .tls(config)
+        .connect_timeout(Duration::from_millis(100))
+        .request_timeout(Duration::from_secs(10));
+    let e = client_error(get(format!("https://localhost:{port}/"), options).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::Timeout);
+    assert!(e.message.contains("connecting"), "{}", e.message);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    drop(silent);
+}
+
+#[test]
+fn body_size_limit() {
+    let _l = fresh_loop();
+    let (_s, base) = serve();
+    let mut small = FetchOptions::new();
+    small.max_body_size = 1000;
+    let e = client_error(get(format!("{base}/big"), small.clone()).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::MalformedResponse);
+    small.decompress_response = false;
+    let e = client_error(get(format!("{base}/big"), small.clone()).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::MalformedResponse);
+    small.max_body_size = 20_000;
+    assert_eq!(
+        get(format!("{base}/big"), small).unwrap().body.len(),
+        10_000
+    );
+}

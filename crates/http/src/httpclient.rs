@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tornado_concurrent::{Error, Future};
-use tornado_gen::{TimeoutError, coroutine, with_timeout};
+use tornado_gen::{TimeoutError, coroutine};
 use tornado_ioloop::IOLoop;
 use tornado_iostream::{IOStream, StreamClosedError, UnsatisfiableReadError};
 
@@ -352,26 +352,37 @@ pub fn fetch(url: &str, options: FetchOptions) -> Future<HttpResponse> {
     let current: Rc<RefCell<Option<IOStream>>> = Rc::default();
     let timeout = options.request_timeout;
     let work = coroutine(run(url, options, current.clone(), Instant::now()));
-    let Some(t) = timeout else {
-        return work;
-    };
-    // Not `with_timeout`: the abandoned request fails once its stream is
-    // closed, and that expected failure must not be logged.
+    match timeout {
+        Some(t) => deadline(t, work, move || {
+            if let Some(s) = current.borrow_mut().take() {
+                s.close();
+            }
+            HttpClientError::new(
+                HttpClientErrorKind::Timeout,
+                format!("request timed out after {t:?}"),
+            )
+        }),
+        None => work,
+    }
+}
+
+/// Fails with `on_timeout()`'s error if `work` is not done within `t`.
+/// Not `with_timeout`: the abandoned work fails later (its stream closed,
+/// or its peer gone), and that expected failure must not be logged.
+fn deadline<T: 'static>(
+    t: Duration,
+    work: Future<T>,
+    on_timeout: impl FnOnce() -> HttpClientError + 'static,
+) -> Future<T> {
     let result = Future::new();
     let ioloop = IOLoop::current();
     let r = result.clone();
     let timer = ioloop.call_later(t, move || {
-        if let Some(s) = current.borrow_mut().take() {
-            s.close();
-        }
-        let _ = r.set_exception(HttpClientError::new(
-            HttpClientErrorKind::Timeout,
-            format!("request timed out after {t:?}"),
-        ));
+        let _ = r.set_exception(on_timeout());
     });
     let r = result.clone();
-    // The callback holds a handle so the runner does not take the request
-    // for abandoned and drop it.
+    // The callback holds a handle so the runner does not take the work for
+    // abandoned and drop it.
     let keep = work.clone();
     work.add_done_callback(move |work| {
         drop(keep);
@@ -449,6 +460,9 @@ async fn run(
 
 /// Maps a connection failure to its kind.
 fn connect_error(e: Error, url: &Url) -> Error {
+    if e.is::<HttpClientError>() {
+        return e;
+    }
     if e.is::<TimeoutError>() {
         return HttpClientError::new(
             HttpClientErrorKind::Timeout,
@@ -528,16 +542,27 @@ async fn connect(url: &Url, options: &FetchOptions) -> Result<IOStream, Error> {
         .into());
     }
     let host_port = url.host_port();
+    let timeout = options.connect_timeout;
     let connecting = coroutine(async move {
-        let stream = IOStream::connect(&host_port).await?;
+        // The TCP step closes its socket on timeout by itself.
+        let stream = IOStream::connect_timeout(&host_port, timeout).await?;
         #[cfg(feature = "tls")]
         if let Some(tls) = tls {
             return stream.start_tls(tls).await;
         }
         Ok(stream)
     });
-    let connected = match options.connect_timeout {
-        Some(t) => with_timeout(t, connecting).await,
+    let connected = match timeout {
+        Some(t) => {
+            let target = url.host_port();
+            deadline(t, connecting, move || {
+                HttpClientError::new(
+                    HttpClientErrorKind::Timeout,
+                    format!("timed out connecting to {target} after {t:?}"),
+                )
+            })
+            .await
+        }
         None => connecting.await,
     };
     connected.map_err(|e| connect_error(e, url))
