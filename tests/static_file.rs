@@ -218,6 +218,7 @@ fn traversal_missing_and_directories() {
     assert_eq!(get(addr, "/static/inside.txt", &[]).body, b"0123456789");
     assert_eq!(get(addr, "/static/sub/../hello.txt", &[]).status, 200);
     assert_eq!(get(addr, "/static/nope.txt", &[]).status, 404);
+    assert_eq!(get(addr, "/static/hello.txt/more", &[]).status, 404);
     assert_eq!(get(addr, "/static/sub", &[]).status, 403);
     assert_eq!(get(addr, "/static/sub/", &[]).status, 403);
     std::fs::remove_file(&outside).unwrap();
@@ -246,4 +247,52 @@ fn large_file_streams_in_chunks() {
     let r = get(addr, "/static/big.bin", &[("Range", "bytes=100000-299999")]);
     assert_eq!(r.status, 206);
     assert!(r.body == data[100000..300000], "range body differs");
+}
+
+#[test]
+fn compressed_when_the_application_asks() {
+    use std::io::Read;
+    let _l = fresh_loop();
+    let dir = site("gzip");
+    let text = "all work and no play\n".repeat(STATIC_CHUNK_SIZE / 10);
+    std::fs::write(dir.0.join("big.txt"), &text).unwrap();
+    std::fs::write(dir.0.join("small.css"), "p { margin: 0 }\n".repeat(100)).unwrap();
+    let settings = tornado::web::Settings {
+        compress_response: true,
+        ..Default::default()
+    };
+    let app = Application::with_settings(
+        vec![route(r"/static/(.*)", StaticFileHandler::new(&dir.0))],
+        settings,
+    );
+    let (_s, addrs) = app.listen_on(0, Some("127.0.0.1")).unwrap();
+    let gunzip = |body: &[u8]| {
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_string(&mut out)
+            .unwrap();
+        out
+    };
+    let gz = [("Accept-Encoding", "gzip")];
+    // Streamed: gzip without a length (the end is the close here).
+    let r = get(addrs[0], "/static/big.txt", &gz);
+    assert_eq!(r.header("Content-Encoding"), Some("gzip"));
+    assert_eq!(r.header("Content-Length"), None);
+    assert!(gunzip(&r.body) == text);
+    // Whole: gzip with the compressed length.
+    let r = get(addrs[0], "/static/small.css", &gz);
+    assert_eq!(r.header("Content-Encoding"), Some("gzip"));
+    assert_eq!(
+        r.header("Content-Length"),
+        Some(r.body.len().to_string().as_str())
+    );
+    assert_eq!(gunzip(&r.body), "p { margin: 0 }\n".repeat(100));
+    // A range is sent as it is.
+    let r = get(
+        addrs[0],
+        "/static/big.txt",
+        &[("Accept-Encoding", "gzip"), ("Range", "bytes=0-2")],
+    );
+    assert_eq!((r.status, r.body.as_slice()), (206, &b"all"[..]));
+    assert_eq!(r.header("Content-Encoding"), None);
 }

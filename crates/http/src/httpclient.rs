@@ -182,6 +182,21 @@ pub enum HttpClientErrorKind {
 /// A failed fetch (Tornado's `HTTPClientError`, whose `code` 599 stands
 /// for the kinds other than `Status`). Fetch futures fail with a
 /// `tornado_concurrent::Error` holding one: use `downcast_ref`.
+///
+/// ```
+/// use tornado_http::httpclient::{FetchOptions, HttpClientError, HttpClientErrorKind, fetch};
+/// use tornado_ioloop::IOLoop;
+///
+/// // A port nobody listens on any more.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+/// let url = format!("http://127.0.0.1:{port}/");
+/// let ioloop = IOLoop::new().unwrap();
+/// let err = ioloop.run_sync(move || fetch(&url, FetchOptions::new()), None).unwrap_err();
+/// let tornado_ioloop::Error::Future(err) = err else { panic!("{err}") };
+/// let err = err.downcast_ref::<HttpClientError>().unwrap();
+/// assert_eq!(err.kind, HttpClientErrorKind::ConnectionRefused);
+/// assert_eq!(err.code(), 599);
+/// ```
 #[derive(Clone, Debug)]
 pub struct HttpClientError {
     /// What kind of failure.

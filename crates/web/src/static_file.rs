@@ -210,11 +210,13 @@ fn locate(
     default: Option<&str>,
     url_has_slash: bool,
 ) -> io::Result<Found> {
-    let root = root.canonicalize()?;
+    let root = match root.canonicalize() {
+        Ok(r) => r,
+        Err(e) => return classify(e),
+    };
     let mut path = match root.join(relative).canonicalize() {
         Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
-        Err(e) => return Err(e),
+        Err(e) => return classify(e),
     };
     // A link may point anywhere: only what really lies under the root is
     // served.
@@ -238,24 +240,40 @@ fn locate(
         path = match with_index.canonicalize() {
             Ok(p) if p.starts_with(&root) => p,
             Ok(_) => return Ok(Found::Forbidden(format!("{name} leaves the root"))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
-            Err(e) => return Err(e),
+            Err(e) => return classify(e),
         };
     }
-    let meta = std::fs::metadata(&path)?;
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) => return classify(e),
+    };
     if !meta.is_file() {
         return Ok(Found::Forbidden(format!(
             "{} is not a file",
             relative.display()
         )));
     }
-    let file = File::open(&path)?;
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) => return classify(e),
+    };
     Ok(Found::File {
         file: Arc::new(file),
         size: meta.len(),
         modified: meta.modified().unwrap_or(UNIX_EPOCH),
         path,
     })
+}
+
+/// A file system error as the client should see it: a path that does not
+/// exist (or runs through a file) is 404, an unreadable one 403; the rest
+/// are server errors.
+fn classify(e: io::Error) -> io::Result<Found> {
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Ok(Found::Missing),
+        io::ErrorKind::PermissionDenied => Ok(Found::Forbidden(format!("permission denied: {e}"))),
+        _ => Err(e),
+    }
 }
 
 /// Reads up to `len` bytes at `offset` (fewer only at the end of the file).
