@@ -11,7 +11,7 @@
 //! | [`r#gen`] | `tornado-gen` | `tornado.gen` |
 //! | [`iostream`] | `tornado-iostream` | `tornado.iostream` |
 //! | [`tcp`] | `tornado-tcp` | `tornado.netutil`, `tornado.tcpserver`, `tornado.tcpclient` |
-//! | [`http`] | `tornado-http` | `tornado.httputil`, `tornado.httpserver` |
+//! | [`http`] | `tornado-http` | `tornado.httputil`, `tornado.httpserver`, `tornado.httpclient` |
 //! | [`web`] | `tornado-web` | `tornado.web` |
 //! | [`locks`] | `tornado-locks` | `tornado.locks` |
 //! | [`queues`] | `tornado-queues` | `tornado.queues` |

@@ -1,5 +1,6 @@
 //! Tornado's HTTP layer for Rust: `httputil` (headers, requests, forms,
-//! cookies), an HTTP/1.1 server (`httpserver`, `response`).
+//! cookies), an HTTP/1.1 server (`httpserver`, `response`) and client
+//! (`httpclient`).
 //!
 //! The server runs one coroutine per connection on a `TcpServer`: it reads a
 //! request head (bounded in size and time), then the body (`Content-Length`
@@ -8,10 +9,13 @@
 //! requests are answered in order. Heads are parsed with `httparse`.
 #![deny(missing_docs)]
 
+mod client_url;
+pub mod httpclient;
 pub mod httpserver;
 pub mod httputil;
 pub mod response;
 
+pub use httpclient::{FetchOptions, HttpClientError, HttpClientErrorKind, HttpResponse, fetch};
 pub use httpserver::{HttpHandler, HttpServer, HttpServerOptions};
 pub use httputil::{HttpHeaders, HttpServerRequest};
 pub use response::{HttpOutputError, ResponseWriter};

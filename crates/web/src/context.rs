@@ -1,8 +1,13 @@
 //! `Context`: one request and the response being built for it (the state
 //! Tornado keeps on a `RequestHandler` instance).
 
+use std::io::Write as _;
 use std::rc::Rc;
 use std::time::SystemTime;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
 
 use tornado_concurrent::Future;
 use tornado_http::httputil::{HttpHeaders, HttpServerRequest, format_timestamp};
@@ -73,6 +78,84 @@ pub struct Context {
     pub(crate) buffer: Vec<u8>,
     /// True once `finish` ran.
     pub(crate) finished: bool,
+    /// The gzip stream of a compressed response whose headers went out.
+    pub(crate) gzip: Option<GzEncoder<Vec<u8>>>,
+}
+
+/// Smallest body `compress_response` compresses when the whole body is
+/// known (Tornado's `GZipContentEncoding.MIN_LENGTH`): below it gzip's
+/// overhead outweighs the gain.
+pub const GZIP_MIN_LENGTH: usize = 1024;
+
+/// True for content types worth gzipping (text, JSON, JavaScript, XML).
+fn compressible(content_type: &str) -> bool {
+    let ctype = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    ctype.starts_with("text/")
+        || matches!(
+            ctype.as_str(),
+            "application/javascript"
+                | "application/x-javascript"
+                | "application/xml"
+                | "application/atom+xml"
+                | "application/json"
+                | "application/xhtml+xml"
+                | "image/svg+xml"
+        )
+}
+
+/// Tornado's default `compute_etag`: a quoted hash of the body.
+fn compute_etag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// The entity tags of an `If-None-Match` value: `*` or quoted tags, weak
+/// (`W/`) or not, as Tornado's `check_etag_header` finds them.
+fn parse_etags(value: &str) -> Vec<&str> {
+    let mut tags = Vec::new();
+    let mut rest = value;
+    while !rest.is_empty() {
+        let start = rest.find(['*', '"', 'W']).unwrap_or(rest.len());
+        rest = &rest[start..];
+        if let Some(r) = rest.strip_prefix('*') {
+            tags.push("*");
+            rest = r;
+        } else if rest.starts_with('"') || rest.starts_with("W/\"") {
+            let open = rest.find('"').unwrap_or(0);
+            match rest[open + 1..].find('"') {
+                Some(close) => {
+                    let end = open + 1 + close + 1;
+                    tags.push(&rest[..end]);
+                    rest = &rest[end..];
+                }
+                None => break,
+            }
+        } else if !rest.is_empty() {
+            rest = &rest[1..];
+        }
+    }
+    tags
+}
+
+/// True if the `If-None-Match` value `header` matches `etag` under weak
+/// comparison (`W/"x"` matches `"x"`).
+pub fn etag_matches(header: &str, etag: &str) -> bool {
+    let tags = parse_etags(header);
+    let Some(first) = tags.first() else {
+        return false;
+    };
+    if *first == "*" {
+        return true;
+    }
+    let weak = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_owned();
+    let ours = weak(etag);
+    tags.iter().any(|t| weak(t) == ours)
 }
 
 impl Context {
@@ -92,6 +175,7 @@ impl Context {
             headers: HttpHeaders::new(),
             buffer: Vec::new(),
             finished: false,
+            gzip: None,
         };
         cx.clear();
         cx
@@ -217,13 +301,14 @@ impl Context {
         Ok(())
     }
 
-    /// Sends what was written so far (headers first, the body then chunked)
-    /// and returns a future done when it was handed to the kernel: await it
-    /// to stream a large response without buffering it all.
+    /// Sends what was written so far (headers first, the body then chunked
+    /// unless the handler set `Content-Length`) and returns a future done
+    /// when it was handed to the kernel: await it to stream a large response
+    /// without buffering it all.
     pub fn flush(&mut self) -> Future<()> {
         let chunk = std::mem::take(&mut self.buffer);
         if !self.response.headers_written() {
-            self.headers.remove("Content-Length");
+            let chunk = self.transform_first_chunk(chunk, false);
             return self.response.write_headers(
                 self.status,
                 self.reason.as_deref(),
@@ -231,7 +316,84 @@ impl Context {
                 &chunk,
             );
         }
+        let chunk = self.transform_chunk(chunk, false);
         self.response.write(&chunk)
+    }
+
+    /// Tornado's `GZipContentEncoding.transform_first_chunk`: with the
+    /// `compress_response` setting, decides whether this response is
+    /// gzipped and fixes its headers. `finishing`: `chunk` is the whole body.
+    fn transform_first_chunk(&mut self, chunk: Vec<u8>, finishing: bool) -> Vec<u8> {
+        let accepts = self
+            .request
+            .headers
+            .get("Accept-Encoding")
+            .is_some_and(|v| v.contains("gzip"));
+        if !self.app.settings.compress_response || !accepts {
+            return chunk;
+        }
+        let vary = match self.headers.get("Vary") {
+            Some(v) => format!("{v}, Accept-Encoding"),
+            None => "Accept-Encoding".to_owned(),
+        };
+        self.headers.set("Vary", vary);
+        // Partial content and bodiless answers stay as they are: gzipping a
+        // byte range would change what the range means.
+        let gzipping = self.status == 200
+            && compressible(self.headers.get("Content-Type").unwrap_or(""))
+            && (!finishing || chunk.len() >= GZIP_MIN_LENGTH)
+            && !self.headers.contains("Content-Encoding")
+            && !self.headers.contains("Content-Range");
+        if !gzipping {
+            return chunk;
+        }
+        self.headers.set("Content-Encoding", "gzip");
+        self.gzip = Some(GzEncoder::new(Vec::new(), Compression::default()));
+        let chunk = self.transform_chunk(chunk, finishing);
+        if finishing {
+            self.headers.set("Content-Length", chunk.len().to_string());
+        } else {
+            self.headers.remove("Content-Length");
+        }
+        chunk
+    }
+
+    /// Compresses a body chunk if the response is gzipped; `finishing` ends
+    /// the gzip stream.
+    fn transform_chunk(&mut self, chunk: Vec<u8>, finishing: bool) -> Vec<u8> {
+        let Some(gz) = self.gzip.as_mut() else {
+            return chunk;
+        };
+        // Writing to a Vec cannot fail.
+        gz.write_all(&chunk).expect("gzip into memory");
+        if finishing {
+            let gz = self.gzip.take().expect("checked above");
+            gz.finish().expect("gzip into memory")
+        } else {
+            // A sync flush, so that each flushed chunk reaches the client.
+            gz.flush().expect("gzip into memory");
+            std::mem::take(gz.get_mut())
+        }
+    }
+
+    /// Sets the `Etag` header to a hash of the body written so far
+    /// (Tornado's `set_etag_header` with the default `compute_etag`).
+    pub fn set_etag_header(&mut self) {
+        let etag = compute_etag(&self.buffer);
+        self.headers.set("Etag", etag);
+    }
+
+    /// True if the request's `If-None-Match` matches the response's `Etag`
+    /// header (weak comparison; `*` matches any), i.e. the client's copy is
+    /// current and a 304 will do (Tornado's `check_etag_header`).
+    pub fn check_etag_header(&self) -> bool {
+        match (
+            self.headers.get("Etag"),
+            self.request.headers.get("If-None-Match"),
+        ) {
+            (Some(etag), Some(header)) => etag_matches(header, etag),
+            _ => false,
+        }
     }
 
     /// Ends the response (Tornado's `finish`): sends headers with a
@@ -243,16 +405,38 @@ impl Context {
         }
         self.finished = true;
         if !self.response.headers_written() {
+            // Tornado's automatic ETag: only for a complete, successful GET or
+            // HEAD, since only then is the whole body at hand to hash.
+            let method = self.request.method.as_str();
+            if self.status == 200
+                && (method == "GET" || method == "HEAD")
+                && !self.headers.contains("Etag")
+            {
+                self.set_etag_header();
+                if self.check_etag_header() {
+                    self.buffer.clear();
+                    self.set_status(304);
+                }
+            }
             let bodiless =
                 self.status == 204 || self.status == 304 || (100..200).contains(&self.status);
+            let mut chunk = std::mem::take(&mut self.buffer);
             if bodiless {
-                self.buffer.clear();
-                self.headers.remove("Content-Type");
-            } else if !self.headers.contains("Content-Length") {
-                self.headers
-                    .set("Content-Length", self.buffer.len().to_string());
+                chunk.clear();
+                for h in [
+                    "Content-Type",
+                    "Content-Encoding",
+                    "Content-Language",
+                    "Content-Length",
+                ] {
+                    self.headers.remove(h);
+                }
+            } else {
+                chunk = self.transform_first_chunk(chunk, true);
+                if !self.headers.contains("Content-Length") {
+                    self.headers.set("Content-Length", chunk.len().to_string());
+                }
             }
-            let chunk = std::mem::take(&mut self.buffer);
             let headers_sent = self.response.write_headers(
                 self.status,
                 self.reason.as_deref(),
@@ -262,9 +446,12 @@ impl Context {
             if headers_sent.exception().is_some() {
                 return headers_sent;
             }
-        } else if !self.buffer.is_empty() {
+        } else {
             let chunk = std::mem::take(&mut self.buffer);
-            drop(self.response.write(&chunk)); // queued in order; the connection awaits the end
+            let chunk = self.transform_chunk(chunk, true);
+            if !chunk.is_empty() {
+                drop(self.response.write(&chunk)); // queued in order; the connection awaits the end
+            }
         }
         self.response.finish()
     }

@@ -32,9 +32,11 @@ mod context;
 mod cookies;
 mod error;
 mod handler;
+mod static_file;
 
 pub use application::{Application, Route, Settings, route, try_route};
-pub use context::{Chunk, Context};
+pub use context::{Chunk, Context, GZIP_MIN_LENGTH, etag_matches};
 pub use cookies::{CookieOptions, create_signed_value, decode_signed_value};
 pub use error::HttpError;
 pub use handler::{HandlerResult, RequestHandler};
+pub use static_file::{STATIC_CHUNK_SIZE, StaticFileHandler, content_type};

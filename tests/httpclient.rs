@@ -1,0 +1,469 @@
+//! The HTTP client against local servers: GET/POST, chunked and
+//! close-delimited bodies, gzip, redirects (and too many), status errors,
+//! timeouts, refused connections, malformed answers, and HTTPS with a
+//! certificate made in the test.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::fresh_loop;
+use tornado::concurrent::Future;
+use tornado::r#gen::sleep;
+use tornado::http::{
+    FetchOptions, HttpClientError, HttpClientErrorKind, HttpResponse, HttpServer,
+    HttpServerOptions, fetch,
+};
+use tornado::ioloop::IOLoop;
+use tornado::iostream::IOStream;
+use tornado::iostream::tls::rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer,
+};
+use tornado::iostream::tls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tornado::tcp::{TcpHandler, TcpServer};
+use tornado::web::{Application, Context, HttpError, RequestHandler, Settings, route};
+
+/// Answers "METHOD body" to anything.
+#[derive(Clone)]
+struct Echo;
+impl RequestHandler for Echo {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        self.post(cx).await
+    }
+    async fn post(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        let text = format!(
+            "{} {}",
+            cx.request().method,
+            String::from_utf8_lossy(&cx.request().body)
+        );
+        cx.write(text);
+        Ok(())
+    }
+    async fn put(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        self.post(cx).await
+    }
+}
+
+/// Three flushed chunks: a chunked response to an HTTP/1.1 client.
+#[derive(Clone)]
+struct Chunked;
+impl RequestHandler for Chunked {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        for i in 0..3 {
+            cx.write(format!("part{i};"));
+            cx.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// `/redirect/N` redirects to `/redirect/N-1`; `/redirect/0` says done.
+#[derive(Clone)]
+struct Countdown;
+impl RequestHandler for Countdown {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        let n: u32 = cx.path_args()[0].parse()?;
+        if n == 0 {
+            cx.write("done");
+        } else {
+            cx.redirect(&format!("/redirect/{}", n - 1), false);
+        }
+        Ok(())
+    }
+}
+
+/// `/code/C` redirects with status C to `/echo`.
+#[derive(Clone)]
+struct RedirectWith;
+impl RequestHandler for RedirectWith {
+    async fn post(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        let code: u16 = cx.path_args()[0].parse()?;
+        cx.set_status(code);
+        cx.set_header("Location", "/echo");
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct Status;
+impl RequestHandler for Status {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        Err(HttpError::new(cx.path_args()[0].parse()?))
+    }
+}
+
+#[derive(Clone)]
+struct Slow;
+impl RequestHandler for Slow {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        sleep(Duration::from_millis(300)).await;
+        cx.write("slow");
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct Big;
+impl RequestHandler for Big {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        cx.set_header("Content-Type", "text/plain");
+        cx.write("z".repeat(10_000));
+        Ok(())
+    }
+}
+
+fn app() -> Application {
+    let settings = Settings {
+        compress_response: true,
+        ..Default::default()
+    };
+    Application::with_settings(
+        vec![
+            route("/echo", Echo),
+            route("/chunked", Chunked),
+            route(r"/redirect/(\d+)", Countdown),
+            route(r"/code/(\d+)", RedirectWith),
+            route(r"/status/(\d+)", Status),
+            route("/slow", Slow),
+            route("/big", Big),
+        ],
+        settings,
+    )
+}
+
+fn serve() -> (HttpServer<Application>, String) {
+    let (server, addrs) = app().listen_on(0, Some("127.0.0.1")).unwrap();
+    (server, format!("http://{}", addrs[0]))
+}
+
+fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T, tornado::ioloop::Error> {
+    IOLoop::current().run_sync(f, Some(Duration::from_secs(20)))
+}
+
+fn get(url: String, options: FetchOptions) -> Result<HttpResponse, tornado::ioloop::Error> {
+    run(move || fetch(&url, options))
+}
+
+/// The client error inside a failed run.
+fn client_error(e: tornado::ioloop::Error) -> HttpClientError {
+    let text = format!("{e:?}");
+    match e {
+        tornado::ioloop::Error::Future(e) => e
+            .downcast_ref::<HttpClientError>()
+            .cloned()
+            .unwrap_or_else(|| panic!("not a client error: {text}")),
+        other => panic!("not a future's error: {other:?}"),
+    }
+}
+
+#[test]
+fn get_and_post() {
+    let _l = fresh_loop();
+    let (_s, base) = serve();
+    let r = get(format!("{base}/echo"), FetchOptions::new()).unwrap();
+    assert_eq!(
+        (r.code, r.reason.as_str(), r.text().as_str()),
+        (200, "OK", "GET ")
+    );
+    assert_eq!(r.headers.get("Content-Length"), Some("4"));
+    assert_eq!(r.effective_url, format!("{base}/echo"));
+    let r = get(
+        format!("{base}/echo?x=1"),
+        FetchOptions::new().method("POST").body("payload"),
+    )
+    .unwrap();
+    assert_eq!(r.text(), "POST payload");
+    // POST with no body still sends a length, so the server need not wait.
+    let r = get(format!("{base}/echo"), FetchOptions::new().method("POST")).unwrap();
+    assert_eq!(r.text(), "POST ");
+}
+
+#[test]
+fn chunked_and_gzip_bodies() {
+    let _l = fresh_loop();
+    let (_s, base) = serve();
+    let r = get(format!("{base}/chunked"), FetchOptions::new()).unwrap();
+    assert_eq!(r.headers.get("Transfer-Encoding"), Some("chunked"));
+    assert_eq!(r.text(), "part0;part1;part2;");
+
+    let r = get(format!("{base}/big"), FetchOptions::new()).unwrap();
+    assert_eq!(r.body, vec![b'z'; 10_000]);
+    assert_eq!(r.headers.get("X-Consumed-Content-Encoding"), Some("gzip"));
+    assert_eq!(r.headers.get("Content-Encoding"), None);
+    let mut raw = FetchOptions::new();
+    raw.decompress_response = false;
+    let r = get(format!("{base}/big"), raw.header("Accept-Encoding", "gzip")).unwrap();
+    assert_eq!(r.headers.get("Content-Encoding"), Some("gzip"));
+    assert!(r.body.len() < 1000 && r.body.starts_with(&[0x1f, 0x8b]));
+}
+
+#[test]
+fn redirects_followed_and_limited() {
+    let _l = fresh_loop();
+    let (_s, base) = serve();
+    let r = get(format!("{base}/redirect/3"), FetchOptions::new()).unwrap();
+    assert_eq!((r.code, r.text().as_str()), (200, "done"));
+    assert_eq!(r.effective_url, format!("{base}/redirect/0"));
+
+    let e = client_error(get(format!("{base}/redirect/6"), FetchOptions::new()).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::TooManyRedirects);
+    assert_eq!(e.response.as_ref().unwrap().code, 302);
+    let r = get(
+        format!("{base}/redirect/2"),
+        FetchOptions::new().redirects(true, 2),
+    )
+    .unwrap();
+    assert_eq!(r.text(), "done");
+
+    let r = get(
+        format!("{base}/redirect/1"),
+        FetchOptions::new().redirects(false, 5),
+    )
+    .unwrap();
+    assert_eq!(r.code, 302);
+    assert_eq!(r.headers.get("Location"), Some("/redirect/0"));
+
+    // 303 turns a POST into a GET; 307 and 308 repeat it.
+    let post = || FetchOptions::new().method("POST").body("data");
+    assert_eq!(
+        get(format!("{base}/code/303"), post()).unwrap().text(),
+        "GET "
+    );
+    assert_eq!(
+        get(format!("{base}/code/302"), post()).unwrap().text(),
+        "GET "
+    );
+    assert_eq!(
+        get(format!("{base}/code/307"), post()).unwrap().text(),
+        "POST data"
+    );
+    assert_eq!(
+        get(format!("{base}/code/308"), post()).unwrap().text(),
+        "POST data"
+    );
+}
+
+#[test]
+fn status_errors_raised_or_returned() {
+    let _l = fresh_loop();
+    let (_s, base) = serve();
+    let e = client_error(get(format!("{base}/status/404"), FetchOptions::new()).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::Status(404));
+    assert_eq!(e.code(), 404);
+    assert!(e.response.unwrap().text().contains("404"));
+    let r = get(
+        format!("{base}/status/503"),
+        FetchOptions::new().raise_error(false),
+    )
+    .unwrap();
+    assert_eq!(r.code, 503);
+}
+
+#[test]
+fn request_timeout_and_refused() {
+    let _l = fresh_loop();
+    let (_s, base) = serve();
+    let start = Instant::now();
+    let e = client_error(
+        get(
+            format!("{base}/slow"),
+            FetchOptions::new().request_timeout(Duration::from_millis(50)),
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(e.kind, HttpClientErrorKind::Timeout);
+    assert_eq!(e.code(), 599);
+    assert!(
+        start.elapsed() < Duration::from_millis(280),
+        "{:?}",
+        start.elapsed()
+    );
+    // The same request with time to spare succeeds.
+    let r = get(format!("{base}/slow"), FetchOptions::new()).unwrap();
+    assert_eq!(r.text(), "slow");
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let e =
+        client_error(get(format!("http://127.0.0.1:{port}/"), FetchOptions::new()).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::ConnectionRefused);
+    let e = client_error(get("gopher://x/".to_owned(), FetchOptions::new()).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::InvalidUrl);
+}
+
+/// Reads a request head, then writes a canned answer and closes.
+struct Canned(&'static [u8]);
+impl TcpHandler for Canned {
+    async fn handle_stream(&self, stream: IOStream, _address: SocketAddr) {
+        if stream.read_until(b"\r\n\r\n", Some(65536)).await.is_ok() {
+            let _ = stream.write(self.0.to_vec()).await;
+        }
+        stream.close();
+    }
+}
+
+fn canned(reply: &'static [u8]) -> (TcpServer<Canned>, String) {
+    let server = TcpServer::new(Canned(reply));
+    let addr = server.listen_on(0, Some("127.0.0.1")).unwrap()[0];
+    (server, format!("http://{addr}/"))
+}
+
+#[test]
+fn raw_answers_close_delimited_and_malformed() {
+    let _l = fresh_loop();
+    let (_a, url) = canned(b"HTTP/1.0 200 Fine\r\nX-A: 1\r\n\r\nuntil the close");
+    let r = get(url, FetchOptions::new()).unwrap();
+    assert_eq!((r.code, r.reason.as_str()), (200, "Fine"));
+    assert_eq!(r.headers.get("x-a"), Some("1"));
+    assert_eq!(r.text(), "until the close");
+
+    let (_b, url) =
+        canned(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+    let r = get(url, FetchOptions::new()).unwrap();
+    assert_eq!((r.code, r.text().as_str()), (201, "ok"));
+
+    for (reply, kind) in [
+        (
+            &b"garbage\r\n\r\n"[..],
+            HttpClientErrorKind::MalformedResponse,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+            HttpClientErrorKind::MalformedResponse,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            HttpClientErrorKind::MalformedResponse,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+            HttpClientErrorKind::Connection,
+        ),
+        (b"", HttpClientErrorKind::Connection),
+    ] {
+        let (_c, url) = canned(reply);
+        let e = client_error(get(url, FetchOptions::new()).unwrap_err());
+        assert_eq!(e.kind, kind, "{}", String::from_utf8_lossy(reply));
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+#[test]
+fn https_with_a_local_certificate() {
+    let _l = fresh_loop();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert: CertificateDer<'static> = generated.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        generated.signing_key.serialize_der(),
+    ));
+    let server_config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client_config = Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let server = HttpServer::with_tls(app(), HttpServerOptions::default(), Arc::new(server_config));
+    let port = server.listen_on(0, Some("127.0.0.1")).unwrap()[0].port();
+    let r = get(
+        format!("https://localhost:{port}/echo"),
+        FetchOptions::new()
+            .method("POST")
+            .body("secret")
+            .tls(client_config.clone()),
+    )
+    .unwrap();
+    assert_eq!(r.text(), "POST secret");
+    let r = get(
+        format!("https://localhost:{port}/redirect/1"),
+        FetchOptions::new().tls(client_config),
+    )
+    .unwrap();
+    assert_eq!(
+        r.effective_url,
+        format!("https://localhost:{port}/redirect/0")
+    );
+    // No configuration: refused before connecting. An untrusted
+    // certificate: the handshake fails.
+    let e =
+        client_error(get(format!("https://localhost:{port}/"), FetchOptions::new()).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::InvalidUrl);
+    let empty = Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth(),
+    );
+    let e = client_error(
+        get(
+            format!("https://localhost:{port}/"),
+            FetchOptions::new().tls(empty),
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(e.kind, HttpClientErrorKind::Connection);
+}
+
+#[test]
+fn connect_timeout_covers_a_stalled_tls_handshake() {
+    let _l = fresh_loop();
+    // The kernel accepts the connection into the backlog, but nobody ever
+    // answers the ClientHello: only the connect timeout can end the wait.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth(),
+    );
+    let start = Instant::now();
+    let options = FetchOptions::new()
+        .tls(config)
+        .connect_timeout(Duration::from_millis(100))
+        .request_timeout(Duration::from_secs(10));
+    let e = client_error(get(format!("https://localhost:{port}/"), options).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::Timeout);
+    assert!(e.message.contains("connecting"), "{}", e.message);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    drop(silent);
+}
+
+#[test]
+fn body_size_limit() {
+    let _l = fresh_loop();
+    let (_s, base) = serve();
+    let mut small = FetchOptions::new();
+    small.max_body_size = 1000;
+    let e = client_error(get(format!("{base}/big"), small.clone()).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::MalformedResponse);
+    small.decompress_response = false;
+    let e = client_error(get(format!("{base}/big"), small.clone()).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::MalformedResponse);
+    small.max_body_size = 20_000;
+    assert_eq!(
+        get(format!("{base}/big"), small).unwrap().body.len(),
+        10_000
+    );
+}
