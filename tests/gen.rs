@@ -589,3 +589,31 @@ fn a_coroutine_whose_future_only_a_done_callback_holds_runs_on() {
     l.start().unwrap();
     assert_eq!(got.get(), 7);
 }
+
+#[test]
+fn a_cancelled_coroutine_stuck_forever_is_released_at_once() {
+    let l = fresh_loop();
+    let drops = Rc::new(Cell::new(0));
+    // Awaits a future nobody will ever resolve: only the cancel (or the
+    // drop of its future) can release it.
+    let never: Future<()> = Future::new();
+    let (d, n) = (drops.clone(), never.clone());
+    let f: Future<()> = coroutine(async move {
+        let _held = DropCounter(d);
+        n.await?;
+        Ok(())
+    });
+    let (d, n) = (drops.clone(), never.clone());
+    let g: Future<()> = coroutine(async move {
+        let _held = DropCounter(d);
+        n.await?;
+        Ok(())
+    });
+    assert!(f.cancel());
+    drop(g);
+    let m = l.clone();
+    l.call_later(Duration::from_millis(5), move || m.stop());
+    l.start().unwrap();
+    assert_eq!(drops.get(), 2, "both released without ever being resumed");
+    drop(never);
+}

@@ -35,6 +35,9 @@ struct State<T> {
     /// Further awaiting tasks, rare: kept apart so that the common single
     /// awaiter costs no allocation.
     more_wakers: Vec<Waker>,
+    /// Scheduled once if the future is cancelled, or if its last handle but
+    /// the producer's is dropped while pending (see `set_abandon_hook`).
+    abandon: Option<crate::schedule::Callback>,
 }
 
 /// A result that will exist later: Tornado's `Future`, for one loop thread.
@@ -82,6 +85,7 @@ impl<T: 'static> Future<T> {
                 callbacks: Vec::new(),
                 waker: None,
                 more_wakers: Vec::new(),
+                abandon: None,
             })),
         }
     }
@@ -191,6 +195,16 @@ impl<T: 'static> Future<T> {
         !self.state.borrow().callbacks.is_empty()
     }
 
+    /// Lets the producer of this future (a coroutine runner holding one
+    /// handle) learn that nobody wants the result any more: `hook` is
+    /// scheduled on the loop when the future is cancelled, or when the last
+    /// other handle is dropped while the future is pending with no callback
+    /// or awaiter. The producer can then stop at once and release what it
+    /// holds, instead of at its next resumption.
+    pub fn set_abandon_hook(&self, hook: impl FnOnce() + 'static) {
+        self.state.borrow_mut().abandon = Some(Box::new(hook));
+    }
+
     /// Stores the outcome, then schedules the callbacks and wakes awaiters.
     fn finish(&self, outcome: Result<T, Error>, cancel: bool) -> Result<(), InvalidStateError> {
         let (callbacks, wakers) = {
@@ -200,6 +214,10 @@ impl<T: 'static> Future<T> {
             }
             state.outcome = Outcome::Ready(outcome);
             state.cancelled = cancel;
+            let hook = state.abandon.take();
+            if let (true, Some(hook)) = (cancel, hook) {
+                schedule::schedule(hook);
+            }
             (
                 std::mem::take(&mut state.callbacks),
                 (state.waker.take(), std::mem::take(&mut state.more_wakers)),
@@ -219,6 +237,30 @@ impl<T: 'static> Future<T> {
             waker.wake();
         }
         Ok(())
+    }
+}
+
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        // Two handles left (this one and the producer's): this drop leaves
+        // the producer alone with a result nobody can observe.
+        if Rc::strong_count(&self.state) != 2 {
+            return;
+        }
+        let Ok(mut state) = self.state.try_borrow_mut() else {
+            return;
+        };
+        if state.abandon.is_none()
+            || !matches!(state.outcome, Outcome::Pending)
+            || !state.callbacks.is_empty()
+            || state.waker.is_some()
+            || !state.more_wakers.is_empty()
+        {
+            return;
+        }
+        let hook = state.abandon.take().expect("checked above");
+        drop(state);
+        schedule::schedule(hook);
     }
 }
 

@@ -63,7 +63,7 @@ pub fn set_current(scheduler: Option<Rc<dyn Schedule>>) -> Option<Rc<dyn Schedul
 
 /// The scheduler current on this thread, if any (never creates one).
 pub fn current() -> Option<Rc<dyn Schedule>> {
-    CURRENT.with(|c| c.borrow().clone())
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 /// Installs the hook that creates a current scheduler on demand. Only the
@@ -80,13 +80,16 @@ pub fn current_or_fallback() -> Option<Rc<dyn Schedule>> {
 /// Queues `f(a, b)` on the current loop (see [`Schedule::schedule_call`]).
 /// Returns `false` when no loop exists and none can be made.
 pub fn schedule_call(f: fn(usize, u64), a: usize, b: u64) -> bool {
-    let done = CURRENT.with(|c| match &*c.borrow() {
-        Some(s) => {
-            s.schedule_call(f, a, b);
-            true
-        }
-        None => false,
-    });
+    // `try_with`: during thread teardown the slot may be gone already.
+    let done = CURRENT
+        .try_with(|c| match &*c.borrow() {
+            Some(s) => {
+                s.schedule_call(f, a, b);
+                true
+            }
+            None => false,
+        })
+        .unwrap_or(false);
     done || schedule(Box::new(move || f(a, b)))
 }
 
@@ -94,13 +97,16 @@ pub fn schedule_call(f: fn(usize, u64), a: usize, b: u64) -> bool {
 /// callback) when no loop exists and none can be made.
 pub fn schedule(callback: Callback) -> bool {
     // Fast path: no Rc clone when a loop is current.
-    let leftover = CURRENT.with(|c| match &*c.borrow() {
+    // During thread teardown the slot may be gone: then nothing can run.
+    let Ok(leftover) = CURRENT.try_with(|c| match &*c.borrow() {
         Some(s) => {
             s.schedule(callback);
             None
         }
         None => Some(callback),
-    });
+    }) else {
+        return false;
+    };
     match leftover {
         None => true,
         Some(callback) => match current_or_fallback() {

@@ -205,6 +205,11 @@ where
         scheduled: AtomicBool::new(true),
         remote,
     });
+    if !detached {
+        // Cancelled, or its last handle dropped: resume at once so that the
+        // state machine is dropped now, not at its next wake-up.
+        result.set_abandon_hook(move || resume(key, id));
+    }
     let task: Rc<dyn Resume> = Rc::new(Task {
         future: RefCell::new(Some(Box::pin(fut))),
         result,
