@@ -2,6 +2,7 @@
 //! named by `TORNADO_IOLOOP_BACKEND`.
 
 mod common;
+mod net;
 
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -431,7 +432,7 @@ fn connect_refused_and_timeout_are_typed() {
 
     // A listener whose accept queue is full drops new SYNs on loopback, so
     // a connect to it hangs until our timeout.
-    let (full, port, _queued) = full_listener();
+    let (full, port, _queued) = net::full_listener();
     let e = err_of(run(move || {
         IOStream::connect_timeout(
             &format!("127.0.0.1:{port}"),
@@ -440,41 +441,6 @@ fn connect_refused_and_timeout_are_typed() {
     }));
     assert!(e.is::<TimeoutError>(), "{e}");
     drop(full);
-}
-
-/// A loopback listener with backlog 0 whose queue is already full.
-fn full_listener() -> (std::os::fd::OwnedFd, u16, Vec<TcpStream>) {
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain socket calls with valid arguments; the fd is owned below.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
-        let mut addr: libc::sockaddr_in = std::mem::zeroed();
-        addr.sin_family = libc::AF_INET as libc::sa_family_t;
-        addr.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        assert_eq!(
-            libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), len),
-            0
-        );
-        assert_eq!(libc::listen(fd, 0), 0);
-        let mut bound: libc::sockaddr_in = std::mem::zeroed();
-        let mut blen = len;
-        libc::getsockname(fd, (&mut bound as *mut libc::sockaddr_in).cast(), &mut blen);
-        let port = u16::from_be(bound.sin_port);
-        // Fill the queue (backlog 0 still admits one), without blocking.
-        let mut queued = Vec::new();
-        for _ in 0..2 {
-            if let Ok(s) = TcpStream::connect_timeout(
-                &format!("127.0.0.1:{port}").parse().unwrap(),
-                Duration::from_millis(100),
-            ) {
-                queued.push(s);
-            }
-        }
-        (owned, port, queued)
-    }
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! the test, a large transfer, and a handshake that must fail.
 
 mod common;
+mod net;
 
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::fresh_loop;
@@ -13,44 +13,20 @@ use tornado::r#gen::{coroutine, multi};
 use tornado::ioloop::IOLoop;
 use tornado::iostream::IOStream;
 use tornado::iostream::tls::TlsConfig;
-use tornado::iostream::tls::rustls::pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
-};
-use tornado::iostream::tls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tornado::iostream::tls::rustls::pki_types::ServerName;
 
 fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T, tornado::ioloop::Error> {
     IOLoop::current().run_sync(f, Some(Duration::from_secs(20)))
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A server and a client configuration for "localhost", from a fresh
 /// self-signed certificate.
 fn configs() -> (TlsConfig, TlsConfig) {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert: CertificateDer<'static> = generated.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        generated.signing_key.serialize_der(),
-    ));
-    let server = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let (server, client) = net::tls_configs();
     (
-        TlsConfig::Server(Arc::new(server)),
+        TlsConfig::Server(server),
         TlsConfig::Client {
-            config: Arc::new(client),
+            config: client,
             server_name: ServerName::try_from("localhost").unwrap(),
         },
     )
