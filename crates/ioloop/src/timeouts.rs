@@ -7,7 +7,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::panic::Location;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
@@ -27,10 +27,14 @@ pub struct Timeout {
 }
 
 /// A heap entry; ordered by deadline, then by insertion order.
+///
+/// 24 bytes: the deadline in nanoseconds since the heap's epoch, rather than
+/// a 16-byte `Instant`, so that more entries share a cache line (a heap of a
+/// million random deadlines is bound by cache misses).
 struct Entry {
-    deadline: Instant,
+    at: u64,
     seq: u64,
-    key: usize,
+    key: u32,
 }
 
 impl PartialEq for Entry {
@@ -46,7 +50,7 @@ impl PartialOrd for Entry {
 }
 impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
-        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
+        (self.at, self.seq).cmp(&(other.at, other.seq))
     }
 }
 
@@ -75,15 +79,29 @@ pub(crate) struct TimerHeap {
     cancelled: usize,
     /// Last sequence number given; never reused, and never 0.
     last_seq: u64,
+    /// Origin of the entries' `at`: a day before the first deadline, so
+    /// that deadlines somewhat in the past still order correctly.
+    epoch: Option<Instant>,
 }
 
 impl TimerHeap {
+    /// Nanoseconds from the epoch (0 for anything before it).
+    fn at(&mut self, t: Instant) -> u64 {
+        let epoch = *self
+            .epoch
+            .get_or_insert_with(|| t.checked_sub(Duration::from_secs(86_400)).unwrap_or(t));
+        t.saturating_duration_since(epoch)
+            .as_nanos()
+            .min(u64::MAX as u128) as u64
+    }
+
     pub(crate) fn add(
         &mut self,
         deadline: Instant,
         callback: Callback,
         loc: &'static Location<'static>,
     ) -> Timeout {
+        let at = self.at(deadline);
         self.last_seq += 1;
         let seq = self.last_seq;
         let key = self.slots.insert(Slot {
@@ -95,7 +113,12 @@ impl TimerHeap {
             self.live.resize(key + 1, 0);
         }
         self.live[key] = seq;
-        self.heap.push(Reverse(Entry { deadline, seq, key }));
+        let key32 = u32::try_from(key).expect("fewer than 4 billion pending timeouts");
+        self.heap.push(Reverse(Entry {
+            at,
+            seq,
+            key: key32,
+        }));
         Timeout { key, seq }
     }
 
@@ -120,7 +143,7 @@ impl TimerHeap {
     /// Drops every stale heap entry.
     fn compact(&mut self) {
         let live = &self.live;
-        self.heap.retain(|Reverse(e)| live[e.key] == e.seq);
+        self.heap.retain(|Reverse(e)| live[e.key as usize] == e.seq);
         self.cancelled = 0;
     }
 
@@ -128,18 +151,20 @@ impl TimerHeap {
     /// order. Their callbacks stay in their slots until `take`n, so that one
     /// due timeout can still cancel another due in the same iteration.
     pub(crate) fn pop_due(&mut self, now: Instant, due: &mut Vec<Timeout>) {
+        if self.heap.is_empty() {
+            return;
+        }
+        let now = self.at(now);
         while let Some(Reverse(top)) = self.heap.peek() {
-            if top.deadline > now {
+            if top.at > now {
                 break;
             }
             let Reverse(e) = self.heap.pop().expect("peeked");
-            if self.live[e.key] == e.seq {
-                self.live[e.key] = 0;
-                self.slots[e.key].in_heap = false;
-                due.push(Timeout {
-                    key: e.key,
-                    seq: e.seq,
-                });
+            let key = e.key as usize;
+            if self.live[key] == e.seq {
+                self.live[key] = 0;
+                self.slots[key].in_heap = false;
+                due.push(Timeout { key, seq: e.seq });
             } else {
                 self.cancelled -= 1;
             }
@@ -158,8 +183,9 @@ impl TimerHeap {
     /// The earliest live deadline, dropping stale entries found on top.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(Reverse(top)) = self.heap.peek() {
-            if self.live[top.key] == top.seq {
-                return Some(top.deadline);
+            if self.live[top.key as usize] == top.seq {
+                let epoch = self.epoch.expect("set by the first add");
+                return Some(epoch + Duration::from_nanos(top.at));
             }
             self.heap.pop();
             self.cancelled -= 1;
@@ -194,7 +220,6 @@ impl TimerHeap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn noop() -> Callback {
         Box::new(|| {})
