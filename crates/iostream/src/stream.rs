@@ -397,7 +397,7 @@ impl IOStream {
     /// Takes the transport out, leaving this handle closed without closing
     /// the fd and without running the close callback (for `start_tls`).
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    pub(crate) fn detach(&self) -> Result<Box<dyn Transport>, Error> {
+    pub(crate) fn detach(&self) -> Result<(Box<dyn Transport>, StreamOptions), Error> {
         let inner = &*self.inner;
         let mut s = inner.state.borrow_mut();
         if s.closed {
@@ -410,12 +410,13 @@ impl IOStream {
             .into());
         }
         let transport = s.transport.take().expect("open stream has a transport");
+        let options = s.options;
         s.closed = true;
         s.close_callback = None;
         if let Err(e) = inner.ioloop.remove_handler(inner.fd) {
             log::debug!(target: "tornado.general", "detaching fd {}: {e}", inner.fd);
         }
-        Ok(transport)
+        Ok((transport, options))
     }
 
     /// Bytes buffered for reading and not yet consumed.

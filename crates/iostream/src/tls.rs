@@ -216,7 +216,7 @@ impl IOStream {
     /// A failed handshake (bad certificate, wrong name, a peer that is not
     /// TLS) fails the future and closes the connection.
     pub fn start_tls(&self, tls: TlsConfig) -> Future<IOStream> {
-        let transport = match self.detach() {
+        let (transport, options) = match self.detach() {
             Ok(t) => t,
             Err(e) => return Future::failed(e),
         };
@@ -225,7 +225,7 @@ impl IOStream {
             Err(e) => return Future::failed(e),
         };
         let handshake = Future::new();
-        let stream = match IOStream::from_tls(Box::new(tls_transport), handshake.clone()) {
+        let stream = match IOStream::from_tls(Box::new(tls_transport), options, handshake.clone()) {
             Ok(s) => s,
             Err(e) => return Future::failed(e),
         };
@@ -235,8 +235,13 @@ impl IOStream {
         })
     }
 
-    fn from_tls(transport: Box<dyn Transport>, handshake: Future<()>) -> io::Result<IOStream> {
-        let stream = IOStream::from_boxed(transport, StreamOptions::default(), None)?;
+    fn from_tls(
+        transport: Box<dyn Transport>,
+        options: StreamOptions,
+        handshake: Future<()>,
+    ) -> io::Result<IOStream> {
+        // The stream keeps the limits it had before TLS.
+        let stream = IOStream::from_boxed(transport, options, None)?;
         {
             let inner = &*stream.inner;
             let mut s = inner.state.borrow_mut();
