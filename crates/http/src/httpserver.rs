@@ -205,9 +205,13 @@ impl<H: HttpHandler> TcpHandler for Connections<H> {
             let _ = stream
                 .write(simple_response(503, "too many connections"))
                 .await;
+            stream.close();
             return;
         }
         serve(&stream, address, &self.handler, &self.options).await;
+        // Reads abandoned on a timeout still hold handles to the stream:
+        // close it, not just drop ours, so the peer sees the end.
+        stream.close();
     }
 }
 
@@ -287,6 +291,17 @@ fn wants_keep_alive(request: &HttpServerRequest) -> bool {
     }
 }
 
+/// `with_timeout` for reads the connection abandons on timeout: the inner
+/// result is wrapped so that its late failure (the stream closed under it)
+/// is not logged as an application error, as Tornado's
+/// `quiet_exceptions=StreamClosedError`.
+async fn quiet_timeout<T: 'static>(
+    timeout: Duration,
+    read: impl StdFuture<Output = Result<T, Error>> + 'static,
+) -> Result<T, Error> {
+    with_timeout(timeout, async move { Ok::<_, Error>(read.await) }).await?
+}
+
 fn closed_or_timeout(e: &Error) -> bool {
     e.is::<StreamClosedError>() || e.is::<TimeoutError>()
 }
@@ -298,11 +313,13 @@ async fn read_request(
     address: SocketAddr,
     options: &HttpServerOptions,
 ) -> Result<HttpServerRequest, ReadFailure> {
-    let head = with_timeout(
-        options.idle_connection_timeout,
-        stream.read_until_limited(b"\r\n\r\n", options.max_header_size),
-    )
-    .await;
+    let read = stream.read_until_limited(b"\r\n\r\n", options.max_header_size);
+    // A pipelined head is already here: no timer needed.
+    let head = if read.done() {
+        read.await
+    } else {
+        quiet_timeout(options.idle_connection_timeout, read).await
+    };
     let head = match head {
         Ok(h) => h,
         Err(e) if e.is::<UnsatisfiableReadError>() => {
@@ -323,11 +340,7 @@ async fn read_request(
                 request.headers.clone(),
                 options.max_body_size,
             );
-            with_timeout(
-                t,
-                coroutine(async move { read_body(&s, &h, http11, max).await }),
-            )
-            .await
+            quiet_timeout(t, async move { read_body(&s, &h, http11, max).await }).await
         }
         None => read_body(stream, &request.headers, http11, options.max_body_size).await,
     };

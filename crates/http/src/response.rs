@@ -16,6 +16,32 @@ use crate::httputil::{HttpHeaders, reason_phrase};
 #[error("HTTP output error: {0}")]
 pub struct HttpOutputError(pub String);
 
+/// A new future with the outcome of the write `last` (done at once if
+/// there is none). Never `last` itself: awaiting a future takes its result,
+/// so a handler awaiting its write and then the server awaiting `finish`
+/// would otherwise see "the result was already taken".
+fn follow(last: Option<&Future<()>>) -> Future<()> {
+    let Some(last) = last else {
+        return Future::resolved(());
+    };
+    if let Some(e) = last.exception() {
+        return Future::failed(e);
+    }
+    if last.done() {
+        // Succeeded (its result may have been taken by an `.await`).
+        return Future::resolved(());
+    }
+    let out = Future::new();
+    let o = out.clone();
+    last.add_done_callback(move |f| {
+        let _ = match f.exception() {
+            Some(e) => o.set_exception(e),
+            None => o.set_result(()),
+        };
+    });
+    out
+}
+
 /// The state of one response.
 struct State {
     stream: IOStream,
@@ -189,7 +215,7 @@ impl ResponseWriter {
     pub fn finish(&self) -> Future<()> {
         let mut s = self.state.borrow_mut();
         if s.finished {
-            return s.last_write.clone().unwrap_or_else(|| Future::resolved(()));
+            return follow(s.last_write.as_ref());
         }
         if s.status.is_none() {
             return Future::failed(HttpOutputError("finish before write_headers".into()));
@@ -208,7 +234,7 @@ impl ResponseWriter {
             let f = s.stream.write(b"0\r\n\r\n".to_vec());
             s.last_write = Some(f);
         }
-        s.last_write.clone().unwrap_or_else(|| Future::resolved(()))
+        follow(s.last_write.as_ref())
     }
 
     /// The status sent, once headers were written.
