@@ -141,9 +141,19 @@ impl ResponseWriter {
         } else if s.keep_alive && !s.http11 && !headers.contains("Connection") {
             extra.add("Connection", "Keep-Alive");
         }
-        let mut out = Vec::with_capacity(128 + chunk.len());
+        // Sized for everything, so the head and body take one allocation.
+        let head_len: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+        let mut out = Vec::with_capacity(64 + head_len + chunk.len());
         out.extend_from_slice(if s.http11 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
-        out.extend_from_slice(status.to_string().as_bytes());
+        if (100..1000).contains(&status) {
+            out.extend_from_slice(&[
+                b'0' + (status / 100) as u8,
+                b'0' + (status / 10 % 10) as u8,
+                b'0' + (status % 10) as u8,
+            ]);
+        } else {
+            out.extend_from_slice(status.to_string().as_bytes());
+        }
         out.push(b' ');
         out.extend_from_slice(reason.unwrap_or(reason_phrase(status)).as_bytes());
         out.extend_from_slice(b"\r\n");

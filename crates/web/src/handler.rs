@@ -186,14 +186,23 @@ pub(crate) fn send_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: &Htt
 /// Tornado's `log_request`: one line per request on `tornado.access`.
 fn log_request(cx: &Context) {
     let status = cx.response.status().unwrap_or(cx.status);
-    let ms = cx.request.request_time().as_secs_f64() * 1000.0;
-    let line = format!(
-        "{status} {} {} ({}) {ms:.2}ms",
-        cx.request.method, cx.request.uri, cx.request.remote_ip
-    );
-    match status {
-        0..=399 => log::info!(target: "tornado.access", "{line}"),
-        400..=499 => log::warn!(target: "tornado.access", "{line}"),
-        _ => log::error!(target: "tornado.access", "{line}"),
+    let level = match status {
+        0..=399 => log::Level::Info,
+        400..=499 => log::Level::Warn,
+        _ => log::Level::Error,
+    };
+    // Formatting the line is a good part of a small request's cost: skip it
+    // when nobody listens.
+    if !log::log_enabled!(target: "tornado.access", level) {
+        return;
     }
+    let ms = cx.request.request_time().as_secs_f64() * 1000.0;
+    log::log!(
+        target: "tornado.access",
+        level,
+        "{status} {} {} ({}) {ms:.2}ms",
+        cx.request.method,
+        cx.request.uri,
+        cx.request.remote_ip
+    );
 }
