@@ -247,6 +247,16 @@ impl ResponseWriter {
         follow(s.last_write.as_ref())
     }
 
+    /// Ends the response without completing it: no terminating chunk, no
+    /// `Content-Length` check, and the connection closes once what was
+    /// written is sent, so the client can tell the response was cut short
+    /// (for errors after the headers went out).
+    pub fn abort(&self) {
+        let mut s = self.state.borrow_mut();
+        s.finished = true;
+        s.keep_alive = false;
+    }
+
     /// The status sent, once headers were written.
     pub fn status(&self) -> Option<u16> {
         self.state.borrow().status

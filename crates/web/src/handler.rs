@@ -158,10 +158,10 @@ fn handle_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: HttpError) {
     if cx.headers_written() {
         // Too late for an error page: end the connection instead.
         log::error!(target: "tornado.general", "cannot send error response after headers written");
-        cx.response.disconnect_on_finish();
+        // Aborted rather than finished: a terminating chunk would make the
+        // cut-short response look complete.
         cx.finished = true;
-        drop(cx.response.finish()); // queued in order; the connection awaits the end
-        cx.response.stream().close();
+        cx.response.abort();
         return;
     }
     send_error(h, cx, &e);
