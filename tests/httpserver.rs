@@ -605,3 +605,37 @@ async fn garbage_never_breaks_the_server() -> Result<(), Error> {
     assert_eq!(r.text(), "hello");
     Ok(())
 }
+
+#[gen_test(timeout = 10)]
+async fn a_client_that_sends_nothing_is_closed_quietly() -> Result<(), Error> {
+    let _quiet = ExpectLog::absent("tornado", "");
+    let (_server, addr) = start(HttpServerOptions::default());
+    for _ in 0..3 {
+        let s = connect(addr).await?;
+        s.close();
+    }
+    // A half request, then gone.
+    let s = connect(addr).await?;
+    s.write(b"GET / HT".to_vec()).await?;
+    s.close();
+    let (r, _) = exchange(addr, b"GET /hello HTTP/1.0\r\n\r\n").await?;
+    assert_eq!(r.text(), "hello");
+    Ok(())
+}
+
+#[gen_test(timeout = 10)]
+async fn expect_100_continue_with_a_body_too_large_gets_413_not_100() -> Result<(), Error> {
+    let _log = ExpectLog::new("tornado.general", "body too large");
+    let (_server, addr) = start(HttpServerOptions {
+        max_body_size: 4,
+        ..Default::default()
+    });
+    let (r, closed) = exchange(
+        addr,
+        b"PUT /e HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await?;
+    assert_eq!(r.status, 413);
+    assert!(closed);
+    Ok(())
+}
