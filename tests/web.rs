@@ -69,6 +69,9 @@ async fn routes_pass_groups_and_named_groups() -> Result<(), Error> {
     assert_eq!(r.text(), r#"args=[] kwargs=["a=x/y", "b="]"#);
     // An unmatched optional group is an empty argument.
     assert_eq!(get(addr, "/opt/").await?.text(), r#"args=[""] kwargs=[]"#);
+    // A group that is not UTF-8 once decoded is a bad request.
+    let _400 = ExpectLog::new("tornado.access", "400 GET /user/1/%FF");
+    assert_eq!(get(addr, "/user/1/%FF").await?.status, 400);
     // Patterns match the whole path, not a prefix.
     assert_eq!(get(addr, "/user/x/y").await?.status, 404);
     assert_eq!(get(addr, "/user/1/2/3").await?.status, 404);
@@ -203,6 +206,14 @@ impl RequestHandler for Output {
                 cx.flush().await?;
                 cx.write("three");
             }
+            "short" => {
+                cx.set_header("Content-Length", 10);
+                cx.write("abc");
+            }
+            "long" => {
+                cx.set_header("Content-Length", 2);
+                cx.write("abc");
+            }
             "after_finish" => {
                 cx.write("done");
                 cx.finish().await?;
@@ -323,6 +334,27 @@ async fn write_after_finish_is_logged_and_ignored() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.application", "write() after finish()");
     let (_s, addr) = serve(vec![route("/(.*)", Output)]);
     assert_eq!(get(addr, "/after_finish").await?.text(), "done");
+    Ok(())
+}
+
+#[gen_test(timeout = 10)]
+async fn a_body_that_does_not_match_its_content_length_closes_the_connection() -> Result<(), Error>
+{
+    let log = ExpectLog::new("tornado.application", "Content-Length");
+    let _unfinished = ExpectLog::optional("tornado.application", "without finishing");
+    let (_s, addr) = serve(vec![route("/(.*)", Output)]);
+    for (path, want) in [("/short", "abc"), ("/long", "")] {
+        let s = connect(addr).await?;
+        s.write(format!("GET {path} HTTP/1.1\r\n\r\n")).await?;
+        let all = s.read_until_close().await?;
+        let text = String::from_utf8_lossy(&all);
+        // Never a complete response: the body is short (or absent).
+        assert!(
+            text.ends_with(&format!("\r\n\r\n{want}")) || text.is_empty(),
+            "{path}: {text}"
+        );
+    }
+    assert_eq!(log.matched(), 2);
     Ok(())
 }
 

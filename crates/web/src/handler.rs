@@ -118,7 +118,7 @@ pub(crate) async fn execute<H: RequestHandler>(h: &mut H, cx: &mut Context) {
     if let Err(e) = result {
         handle_error(h, cx, e);
     } else if !cx.finished() {
-        drop(cx.finish()); // queued in order; the connection awaits the end
+        finish_or_log(cx);
     }
     if catch_unwind(AssertUnwindSafe(|| h.on_finish(cx))).is_err() {
         log::error!(target: "tornado.application", "on_finish panicked for {}", cx.request.uri);
@@ -179,7 +179,19 @@ pub(crate) fn send_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: &Htt
         log::error!(target: "tornado.application", "write_error panicked");
     }
     if !cx.finished() {
-        drop(cx.finish()); // queued in order; the connection awaits the end
+        finish_or_log(cx);
+    }
+}
+
+/// Finishes the response. Its writes complete in order while the
+/// connection awaits the end; an output error (a body longer or shorter
+/// than its `Content-Length`) is known at once, and logged: the connection
+/// is closed, and nobody else would say why.
+fn finish_or_log(cx: &mut Context) {
+    if let Some(e) = cx.finish().exception() {
+        if e.is::<tornado_http::response::HttpOutputError>() {
+            log::error!(target: "tornado.application", "Failed to finish {} {}: {e}", cx.request.method, cx.request.uri);
+        }
     }
 }
 
