@@ -8,7 +8,7 @@ use std::future::Future as StdFuture;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::Poll;
@@ -349,9 +349,8 @@ async fn read_request(
         // Closed by the peer, or by the deadline.
         Err(_) => return Err(ReadFailure::Gone),
     };
-    let start_time = Instant::now();
+    // `start_time` is stamped as the head is parsed.
     let mut request = parse_head(&head, ip, options)?;
-    request.start_time = start_time;
     let http11 = request.version == "HTTP/1.1";
     let body = {
         let _deadline = options.body_timeout.map(|t| CloseAfter::new(stream, t));
@@ -499,7 +498,7 @@ fn parse_head(
         Some(0) => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    let mut headers = HttpHeaders::new();
+    let mut headers = HttpHeaders::with_capacity(parsed.headers.len());
     for h in parsed.headers.iter() {
         let value = std::str::from_utf8(h.value).map_err(|_| {
             ReadFailure::Answer(400, format!("non-UTF-8 value in header {}", h.name))

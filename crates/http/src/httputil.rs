@@ -35,6 +35,13 @@ impl HttpHeaders {
         HttpHeaders::default()
     }
 
+    /// No headers, with room for `n` without reallocating.
+    pub fn with_capacity(n: usize) -> HttpHeaders {
+        HttpHeaders {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
     /// Adds a value, keeping earlier ones of the same name.
     pub fn add(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.entries.push((name.into(), value.into()));
