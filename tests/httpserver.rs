@@ -496,6 +496,13 @@ async fn xheaders_set_remote_ip_and_protocol() -> Result<(), Error> {
             "ip=127.0.0.1 proto=https",
         ),
         ("X-Scheme: gopher\r\n", "ip=127.0.0.1 proto=http"),
+        ("X-Scheme: https, http\r\n", "ip=127.0.0.1 proto=http"),
+        // Every address trusted: the first one is the client.
+        ("X-Forwarded-For: 5.5.5.5\r\n", "ip=5.5.5.5 proto=http"),
+        (
+            "X-Forwarded-For: junk, 5.5.5.5\r\n",
+            "ip=127.0.0.1 proto=http",
+        ),
     ];
     for (headers, want) in cases {
         assert_eq!(ip_and_proto(addr, headers).await?, want, "{headers:?}");

@@ -523,14 +523,16 @@ fn apply_xheaders(request: &mut HttpServerRequest, trusted: &[IpAddr]) {
     let h = &request.headers;
     let mut ip = request.remote_ip.clone();
     if let Some(forwarded) = h.get("X-Forwarded-For") {
-        // The last address not added by a trusted proxy.
-        if let Some(candidate) = forwarded
-            .split(',')
-            .map(str::trim)
-            .rev()
-            .find(|c| c.parse::<IpAddr>().map_or(true, |a| !trusted.contains(&a)))
-        {
+        // The last address not added by a trusted proxy; if every one was,
+        // the first (as Tornado's loop leaves it).
+        for candidate in forwarded.split(',').map(str::trim).rev() {
             ip = candidate.to_owned();
+            if candidate
+                .parse::<IpAddr>()
+                .map_or(true, |a| !trusted.contains(&a))
+            {
+                break;
+            }
         }
     }
     if let Some(real) = h.get("X-Real-Ip") {
@@ -539,13 +541,17 @@ fn apply_xheaders(request: &mut HttpServerRequest, trusted: &[IpAddr]) {
     if ip.parse::<IpAddr>().is_ok() {
         request.remote_ip = ip;
     }
+    // Either header may list several proxies' schemes: the last counts.
     let scheme = h
         .get("X-Scheme")
-        .or_else(|| {
-            h.get("X-Forwarded-Proto")
-                .map(|v| v.split(',').next_back().unwrap_or("").trim())
-        })
-        .map(str::to_ascii_lowercase);
+        .or_else(|| h.get("X-Forwarded-Proto"))
+        .map(|v| {
+            v.split(',')
+                .next_back()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     if let Some(s) = scheme {
         if s == "http" || s == "https" {
             request.protocol = s;
