@@ -90,12 +90,14 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 /// Sends `request` alone on a connection; returns the one response and
-/// whether the server then closed the connection.
+/// whether the server then closed the connection (within 2 s: send
+/// `Connection: close` or HTTP/1.0 when a close is expected, else the
+/// answer takes the full wait).
 pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Result<(Resp, bool), Error> {
     let s = connect(addr).await?;
     s.write(request.to_vec()).await?;
     let r = read_response(&s, request.starts_with(b"HEAD")).await?;
-    let rest = tornado::r#gen::with_timeout(Duration::from_millis(200), s.read_until_close()).await;
+    let rest = tornado::r#gen::with_timeout(Duration::from_secs(2), s.read_until_close()).await;
     let closed = matches!(rest, Ok(ref b) if b.is_empty());
     Ok((r, closed))
 }
