@@ -307,8 +307,20 @@ async fn bad_content_lengths_get_400() -> Result<(), Error> {
         "Content-Length: 3\r\nContent-Length: 4",
         "Content-Length: 3\r\nTransfer-Encoding: chunked",
         "Transfer-Encoding: gzip",
+        "Content-Length: 3, 4",
+        // Smuggling shapes: TE that a proxy might read differently.
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked, chunked",
+        "Transfer-Encoding: gzip, chunked",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity",
     ] {
-        let req = format!("POST /e HTTP/1.1\r\n{headers}\r\n\r\nabc");
+        // A body that would be fine if the headers were.
+        let body = if headers.contains("chunked") {
+            "3\r\nabc\r\n0\r\n\r\n"
+        } else {
+            "abc"
+        };
+        let req = format!("POST /e HTTP/1.1\r\n{headers}\r\n\r\n{body}");
         let (r, closed) = exchange(addr, req.as_bytes()).await?;
         assert_eq!(r.status, 400, "{headers}: {}", r.head);
         assert!(closed, "{headers}");
@@ -320,6 +332,12 @@ async fn bad_content_lengths_get_400() -> Result<(), Error> {
     )
     .await?;
     assert!(r.text().ends_with("body=abc"));
+    let (r, _) = exchange(
+        addr,
+        b"POST /e HTTP/1.1\r\nContent-Length: 3, 3\r\nConnection: close\r\n\r\nabc",
+    )
+    .await?;
+    assert!(r.text().ends_with("body=abc"), "{}", r.head);
     Ok(())
 }
 
