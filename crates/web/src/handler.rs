@@ -131,15 +131,16 @@ async fn run_methods<H: RequestHandler>(h: &mut H, cx: &mut Context) -> HandlerR
     if cx.finished() {
         return Ok(());
     }
-    let method = cx.request.method.clone();
-    match method.as_str() {
-        "GET" => h.get(cx).await,
-        "HEAD" => h.head(cx).await,
-        "POST" => h.post(cx).await,
-        "PUT" => h.put(cx).await,
-        "PATCH" => h.patch(cx).await,
-        "DELETE" => h.delete(cx).await,
-        "OPTIONS" => h.options(cx).await,
+    // An index, not a clone of the method: `cx` is lent to the method.
+    const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    match METHODS.iter().position(|m| *m == cx.request.method) {
+        Some(0) => h.get(cx).await,
+        Some(1) => h.head(cx).await,
+        Some(2) => h.post(cx).await,
+        Some(3) => h.put(cx).await,
+        Some(4) => h.patch(cx).await,
+        Some(5) => h.delete(cx).await,
+        Some(6) => h.options(cx).await,
         _ => Err(HttpError::new(405)),
     }
 }
