@@ -8,11 +8,14 @@ use std::future::Future as StdFuture;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tornado_concurrent::{Error, Future};
-use tornado_gen::{TimeoutError, coroutine, with_timeout};
-use tornado_iostream::{IOStream, StreamClosedError, StreamOptions, UnsatisfiableReadError};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::task::Poll;
+
+use tornado_concurrent::{Error, Future, panic_message};
+use tornado_ioloop::{IOLoop, Timeout};
+use tornado_iostream::{IOStream, StreamOptions, UnsatisfiableReadError};
 use tornado_tcp::{TcpHandler, TcpServer};
 
 use crate::httputil::{HttpHeaders, HttpServerRequest};
@@ -205,9 +208,13 @@ impl<H: HttpHandler> TcpHandler for Connections<H> {
             let _ = stream
                 .write(simple_response(503, "too many connections"))
                 .await;
+            stream.close();
             return;
         }
         serve(&stream, address, &self.handler, &self.options).await;
+        // Reads abandoned on a timeout still hold handles to the stream:
+        // close it, not just drop ours, so the peer sees the end.
+        stream.close();
     }
 }
 
@@ -236,12 +243,14 @@ async fn serve<H: HttpHandler>(
     handler: &Rc<H>,
     options: &HttpServerOptions,
 ) {
+    // Formatted once per connection, not per request.
+    let ip = address.ip().to_string();
     loop {
-        let request = match read_request(stream, address, options).await {
+        let request = match read_request(stream, &ip, options).await {
             Ok(r) => r,
             Err(ReadFailure::Gone) => return,
             Err(ReadFailure::Answer(code, why)) => {
-                log::info!(target: "tornado.general", "Malformed HTTP request from {}: {why}", address.ip());
+                log::info!(target: "tornado.general", "Malformed HTTP request from {ip}: {why}");
                 let _ = stream.write(simple_response(code, &why)).await;
                 return;
             }
@@ -250,15 +259,19 @@ async fn serve<H: HttpHandler>(
         let keep_alive = !options.no_keep_alive && wants_keep_alive(&request);
         let response =
             ResponseWriter::new(stream.clone(), http11, request.method == "HEAD", keep_alive);
-        // A coroutine of its own, so that a panic in the handler fails only
-        // this request (a 500 if nothing was sent yet).
-        let h = handler.clone();
-        let r = response.clone();
-        let handled = coroutine(async move {
-            h.handle_request(request, r).await;
-            Ok::<(), Error>(())
-        });
-        if let Err(e) = handled.await {
+        // A panic in the handler fails only this request (a 500 if nothing
+        // was sent yet). Polled in place: a coroutine per request would cost
+        // an allocation and a task.
+        let mut handled = std::pin::pin!(handler.handle_request(request, response.clone()));
+        let outcome = std::future::poll_fn(|cx| {
+            match catch_unwind(AssertUnwindSafe(|| handled.as_mut().poll(cx))) {
+                Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
+            }
+        })
+        .await;
+        if let Err(e) = outcome {
             log::error!(target: "tornado.application", "Uncaught exception in HTTP handler: {e}");
             if !response.headers_written() {
                 let _ = stream
@@ -287,49 +300,61 @@ fn wants_keep_alive(request: &HttpServerRequest) -> bool {
     }
 }
 
-fn closed_or_timeout(e: &Error) -> bool {
-    e.is::<StreamClosedError>() || e.is::<TimeoutError>()
+/// Closes the stream when its time is up, unless dropped first: how a head
+/// or body that takes too long ends the connection (the pending read then
+/// fails). Cheaper than `with_timeout` (no extra future or coroutine), and
+/// nothing is left running to fail later.
+struct CloseAfter {
+    ioloop: IOLoop,
+    timeout: Option<Timeout>,
+}
+
+impl CloseAfter {
+    fn new(stream: &IOStream, after: Duration) -> CloseAfter {
+        let ioloop = stream.ioloop().clone();
+        let s = stream.clone();
+        let timeout = Some(ioloop.call_later(after, move || s.close()));
+        CloseAfter { ioloop, timeout }
+    }
+}
+
+impl Drop for CloseAfter {
+    fn drop(&mut self) {
+        if let Some(t) = self.timeout.take() {
+            self.ioloop.remove_timeout(t);
+        }
+    }
 }
 
 /// Tornado's `_read_message` for a server: the head within the idle
 /// timeout, then the body within the body timeout.
 async fn read_request(
     stream: &IOStream,
-    address: SocketAddr,
+    ip: &str,
     options: &HttpServerOptions,
 ) -> Result<HttpServerRequest, ReadFailure> {
-    let head = with_timeout(
-        options.idle_connection_timeout,
-        stream.read_until_limited(b"\r\n\r\n", options.max_header_size),
-    )
-    .await;
+    let read = stream.read_until_limited(b"\r\n\r\n", options.max_header_size);
+    // A pipelined head is already here: no timer needed.
+    let head = if read.done() {
+        read.await
+    } else {
+        let _deadline = CloseAfter::new(stream, options.idle_connection_timeout);
+        read.await
+    };
     let head = match head {
         Ok(h) => h,
         Err(e) if e.is::<UnsatisfiableReadError>() => {
             return Err(ReadFailure::Answer(431, "request head too large".into()));
         }
-        Err(e) if closed_or_timeout(&e) => return Err(ReadFailure::Gone),
+        // Closed by the peer, or by the deadline.
         Err(_) => return Err(ReadFailure::Gone),
     };
-    let start_time = Instant::now();
-    let mut request = parse_head(&head, address, options)?;
-    request.start_time = start_time;
+    // `start_time` is stamped as the head is parsed.
+    let mut request = parse_head(&head, ip, options)?;
     let http11 = request.version == "HTTP/1.1";
-    let body = match options.body_timeout {
-        Some(t) => {
-            // A timed read must own what it uses.
-            let (s, h, max) = (
-                stream.clone(),
-                request.headers.clone(),
-                options.max_body_size,
-            );
-            with_timeout(
-                t,
-                coroutine(async move { read_body(&s, &h, http11, max).await }),
-            )
-            .await
-        }
-        None => read_body(stream, &request.headers, http11, options.max_body_size).await,
+    let body = {
+        let _deadline = options.body_timeout.map(|t| CloseAfter::new(stream, t));
+        read_body(stream, &request.headers, http11, options.max_body_size).await
     };
     request.body = match body {
         Ok(b) => b,
@@ -358,15 +383,29 @@ async fn read_body(
     http11: bool,
     max: usize,
 ) -> Result<Vec<u8>, Error> {
-    let chunked = h
-        .get("Transfer-Encoding")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+    // Every Transfer-Encoding value, over all such headers: exactly one
+    // `chunked` or nothing. A second header or coding (`chunked, chunked`,
+    // `gzip, chunked`) is refused rather than half-understood, which is
+    // how requests are smuggled past a proxy.
+    let mut codings = h
+        .get_all("Transfer-Encoding")
+        .flat_map(|v| v.split(','))
+        .map(str::trim);
+    let chunked = match (codings.next(), codings.next()) {
+        (None, _) => false,
+        (Some(c), None) if c.eq_ignore_ascii_case("chunked") => true,
+        _ => return Err(BodyError(400, "unsupported Transfer-Encoding".into()).into()),
+    };
     let length = {
-        let mut values = h.get_all("Content-Length").map(str::trim);
+        // Several identical values, in one header or many, are tolerated,
+        // as in Tornado.
+        let mut values = h
+            .get_all("Content-Length")
+            .flat_map(|v| v.split(','))
+            .map(str::trim);
         match values.next() {
             None => None,
             Some(first) => {
-                // Several identical values are tolerated, as in Tornado.
                 if values.any(|v| v != first) {
                     return Err(BodyError(400, "conflicting Content-Length headers".into()).into());
                 }
@@ -383,9 +422,6 @@ async fn read_body(
     };
     if chunked && length.is_some() {
         return Err(BodyError(400, "both Transfer-Encoding and Content-Length".into()).into());
-    }
-    if h.contains("Transfer-Encoding") && !chunked {
-        return Err(BodyError(400, "unsupported Transfer-Encoding".into()).into());
     }
     if let Some(n) = length {
         if n > max as u64 {
@@ -452,7 +488,7 @@ async fn read_chunked_body(stream: &IOStream, max: usize) -> Result<Vec<u8>, Err
 /// headers: 431).
 fn parse_head(
     head: &[u8],
-    address: SocketAddr,
+    ip: &str,
     options: &HttpServerOptions,
 ) -> Result<HttpServerRequest, ReadFailure> {
     let mut slots = [httparse::EMPTY_HEADER; 128];
@@ -473,7 +509,7 @@ fn parse_head(
         Some(0) => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    let mut headers = HttpHeaders::new();
+    let mut headers = HttpHeaders::with_capacity(parsed.headers.len());
     for h in parsed.headers.iter() {
         let value = std::str::from_utf8(h.value).map_err(|_| {
             ReadFailure::Answer(400, format!("non-UTF-8 value in header {}", h.name))
@@ -484,7 +520,7 @@ fn parse_head(
     request.version = version.to_owned();
     request.host = headers.get("Host").unwrap_or("127.0.0.1").to_owned();
     request.headers = headers;
-    request.remote_ip = address.ip().to_string();
+    request.remote_ip = ip.to_owned();
     request.protocol = options.protocol.clone();
     if options.xheaders {
         apply_xheaders(&mut request, &options.trusted_downstream);
@@ -498,14 +534,16 @@ fn apply_xheaders(request: &mut HttpServerRequest, trusted: &[IpAddr]) {
     let h = &request.headers;
     let mut ip = request.remote_ip.clone();
     if let Some(forwarded) = h.get("X-Forwarded-For") {
-        // The last address not added by a trusted proxy.
-        if let Some(candidate) = forwarded
-            .split(',')
-            .map(str::trim)
-            .rev()
-            .find(|c| c.parse::<IpAddr>().map_or(true, |a| !trusted.contains(&a)))
-        {
+        // The last address not added by a trusted proxy; if every one was,
+        // the first (as Tornado's loop leaves it).
+        for candidate in forwarded.split(',').map(str::trim).rev() {
             ip = candidate.to_owned();
+            if candidate
+                .parse::<IpAddr>()
+                .map_or(true, |a| !trusted.contains(&a))
+            {
+                break;
+            }
         }
     }
     if let Some(real) = h.get("X-Real-Ip") {
@@ -514,13 +552,17 @@ fn apply_xheaders(request: &mut HttpServerRequest, trusted: &[IpAddr]) {
     if ip.parse::<IpAddr>().is_ok() {
         request.remote_ip = ip;
     }
+    // Either header may list several proxies' schemes: the last counts.
     let scheme = h
         .get("X-Scheme")
-        .or_else(|| {
-            h.get("X-Forwarded-Proto")
-                .map(|v| v.split(',').next_back().unwrap_or("").trim())
-        })
-        .map(str::to_ascii_lowercase);
+        .or_else(|| h.get("X-Forwarded-Proto"))
+        .map(|v| {
+            v.split(',')
+                .next_back()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     if let Some(s) = scheme {
         if s == "http" || s == "https" {
             request.protocol = s;

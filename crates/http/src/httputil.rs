@@ -35,6 +35,13 @@ impl HttpHeaders {
         HttpHeaders::default()
     }
 
+    /// No headers, with room for `n` without reallocating.
+    pub fn with_capacity(n: usize) -> HttpHeaders {
+        HttpHeaders {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
     /// Adds a value, keeping earlier ones of the same name.
     pub fn add(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.entries.push((name.into(), value.into()));
@@ -339,22 +346,71 @@ fn split<'a>(mut data: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
 }
 
 /// Splits a header value like `text/html; charset="utf-8"` into its main
-/// value and its parameters (quotes removed).
+/// value and its parameters (Tornado's `_parse_header`): quoted values may
+/// hold `;` and backslash escapes, and an RFC 2231 `name*=UTF-8''%C3%A1`
+/// parameter replaces the plain `name`.
 pub fn parse_header(value: &str) -> (String, Vec<(String, String)>) {
-    let mut parts = value.split(';');
+    let mut parts = split_params(value).into_iter();
     let main = parts.next().unwrap_or("").trim().to_owned();
-    let params = parts
-        .filter_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            Some((k.trim().to_owned(), v.replace("\\\"", "\"")))
-        })
-        .collect();
+    let mut params: Vec<(String, String)> = Vec::new();
+    for p in parts {
+        let Some((k, v)) = p.split_once('=') else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if let Some(base) = k.strip_suffix('*') {
+            if let Some(decoded) = decode_rfc2231(v) {
+                params.retain(|(n, _)| !n.eq_ignore_ascii_case(base));
+                params.push((base.to_owned(), decoded));
+                continue;
+            }
+        }
+        params.push((k.to_owned(), unquote_param(v)));
+    }
     (main, params)
+}
+
+/// Splits on `;` outside double quotes (a backslash escapes the next
+/// character inside them).
+fn split_params(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out
+}
+
+/// Removes the quotes of a quoted parameter value and its escapes.
+fn unquote_param(v: &str) -> String {
+    match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(inner) if v.len() >= 2 => inner.replace("\\\\", "\\").replace("\\\"", "\""),
+        _ => v.to_owned(),
+    }
+}
+
+/// `UTF-8'lang'percent-encoded` (RFC 2231/5987); other charsets are not
+/// decoded.
+fn decode_rfc2231(v: &str) -> Option<String> {
+    let mut it = v.splitn(3, '\'');
+    let (charset, _lang, encoded) = (it.next()?, it.next()?, it.next()?);
+    if !charset.eq_ignore_ascii_case("utf-8") {
+        return None;
+    }
+    percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// Parses a `Cookie` header into (name, value) pairs; malformed pairs are
@@ -370,13 +426,45 @@ pub fn parse_cookie(header: &str) -> Vec<(String, String)> {
             if k.is_empty() && v.is_empty() {
                 return None;
             }
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            Some((k.to_owned(), v.to_owned()))
+            Some((k.to_owned(), unquote_cookie(v)))
         })
         .collect()
+}
+
+/// Tornado's `_unquote_cookie`: a quoted value loses its quotes, and
+/// `\"` and octal escapes (`\012`) inside it are decoded.
+fn unquote_cookie(v: &str) -> String {
+    let Some(inner) = v
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .filter(|_| v.len() >= 2)
+    else {
+        return v.to_owned();
+    };
+    let b = inner.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            let octal = b
+                .get(i + 1..i + 4)
+                .filter(|d| d[0] <= b'3' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+            match octal {
+                Some(d) => {
+                    out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                    i += 4;
+                }
+                None => {
+                    out.push(b[i + 1]);
+                    i += 2;
+                }
+            }
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -442,15 +530,23 @@ pub fn reason_phrase(code: u16) -> &'static str {
         415 => "Unsupported Media Type",
         416 => "Range Not Satisfiable",
         417 => "Expectation Failed",
+        418 => "I'm a Teapot",
+        421 => "Misdirected Request",
         422 => "Unprocessable Content",
+        423 => "Locked",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
+        511 => "Network Authentication Required",
         _ => "Unknown",
     }
 }

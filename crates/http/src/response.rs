@@ -16,6 +16,32 @@ use crate::httputil::{HttpHeaders, reason_phrase};
 #[error("HTTP output error: {0}")]
 pub struct HttpOutputError(pub String);
 
+/// A new future with the outcome of the write `last` (done at once if
+/// there is none). Never `last` itself: awaiting a future takes its result,
+/// so a handler awaiting its write and then the server awaiting `finish`
+/// would otherwise see "the result was already taken".
+fn follow(last: Option<&Future<()>>) -> Future<()> {
+    let Some(last) = last else {
+        return Future::resolved(());
+    };
+    if let Some(e) = last.exception() {
+        return Future::failed(e);
+    }
+    if last.done() {
+        // Succeeded (its result may have been taken by an `.await`).
+        return Future::resolved(());
+    }
+    let out = Future::new();
+    let o = out.clone();
+    last.add_done_callback(move |f| {
+        let _ = match f.exception() {
+            Some(e) => o.set_exception(e),
+            None => o.set_result(()),
+        };
+    });
+    out
+}
+
 /// The state of one response.
 struct State {
     stream: IOStream,
@@ -115,9 +141,19 @@ impl ResponseWriter {
         } else if s.keep_alive && !s.http11 && !headers.contains("Connection") {
             extra.add("Connection", "Keep-Alive");
         }
-        let mut out = Vec::with_capacity(128 + chunk.len());
+        // Sized for everything, so the head and body take one allocation.
+        let head_len: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+        let mut out = Vec::with_capacity(64 + head_len + chunk.len());
         out.extend_from_slice(if s.http11 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
-        out.extend_from_slice(status.to_string().as_bytes());
+        if (100..1000).contains(&status) {
+            out.extend_from_slice(&[
+                b'0' + (status / 100) as u8,
+                b'0' + (status / 10 % 10) as u8,
+                b'0' + (status % 10) as u8,
+            ]);
+        } else {
+            out.extend_from_slice(status.to_string().as_bytes());
+        }
         out.push(b' ');
         out.extend_from_slice(reason.unwrap_or(reason_phrase(status)).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -189,7 +225,7 @@ impl ResponseWriter {
     pub fn finish(&self) -> Future<()> {
         let mut s = self.state.borrow_mut();
         if s.finished {
-            return s.last_write.clone().unwrap_or_else(|| Future::resolved(()));
+            return follow(s.last_write.as_ref());
         }
         if s.status.is_none() {
             return Future::failed(HttpOutputError("finish before write_headers".into()));
@@ -208,7 +244,17 @@ impl ResponseWriter {
             let f = s.stream.write(b"0\r\n\r\n".to_vec());
             s.last_write = Some(f);
         }
-        s.last_write.clone().unwrap_or_else(|| Future::resolved(()))
+        follow(s.last_write.as_ref())
+    }
+
+    /// Ends the response without completing it: no terminating chunk, no
+    /// `Content-Length` check, and the connection closes once what was
+    /// written is sent, so the client can tell the response was cut short
+    /// (for errors after the headers went out).
+    pub fn abort(&self) {
+        let mut s = self.state.borrow_mut();
+        s.finished = true;
+        s.keep_alive = false;
     }
 
     /// The status sent, once headers were written.

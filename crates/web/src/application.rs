@@ -30,6 +30,9 @@ pub struct Settings {
 /// A matched route: its index and its decoded unnamed and named groups.
 type Match = (usize, Vec<String>, Vec<(String, String)>);
 
+/// A route matched, but a group is not UTF-8 once percent-decoded.
+struct BadGroup;
+
 /// Runs one request through a handler type.
 trait Spec {
     fn run(&self, cx: Context) -> Pin<Box<dyn std::future::Future<Output = ()>>>;
@@ -152,31 +155,48 @@ impl Application {
     }
 
     /// Finds the route for `path`: its index and decoded groups.
-    fn find(&self, path: &str) -> Option<Match> {
+    fn find(&self, path: &str) -> Option<Result<Match, BadGroup>> {
         for (i, r) in self.inner.routes.iter().enumerate() {
+            // Without groups, a match test is all it takes (and much cheaper).
+            if r.regex.captures_len() == 1 {
+                if r.regex.is_match(path) {
+                    return Some(Ok((i, Vec::new(), Vec::new())));
+                }
+                continue;
+            }
             if let Some(caps) = r.regex.captures(path) {
+                // Not UTF-8 once decoded: a 400, as Tornado's
+                // "Invalid unicode in path argument".
                 let decode = |s: &str| {
                     percent_encoding::percent_decode_str(s)
-                        .decode_utf8_lossy()
-                        .into_owned()
+                        .decode_utf8()
+                        .map(|s| s.into_owned())
+                        .map_err(|_| BadGroup)
                 };
                 let mut args = Vec::new();
                 let mut kwargs = Vec::new();
                 for (name, m) in r.regex.capture_names().zip(caps.iter()).skip(1) {
-                    let value = m.map_or(String::new(), |m| decode(m.as_str()));
+                    let value = match m {
+                        Some(m) => match decode(m.as_str()) {
+                            Ok(v) => v,
+                            Err(e) => return Some(Err(e)),
+                        },
+                        None => String::new(),
+                    };
                     match name {
                         Some(n) => kwargs.push((n.to_owned(), value)),
                         None => args.push(value),
                     }
                 }
-                return Some((i, args, kwargs));
+                return Some(Ok((i, args, kwargs)));
             }
         }
         None
     }
 }
 
-/// Answers 404 for paths no route matches (Tornado's `ErrorHandler`).
+/// The default error page for requests no route serves: 404, or 400 when a
+/// path group is not UTF-8 (Tornado's `ErrorHandler`).
 #[derive(Clone)]
 struct NotFound;
 impl RequestHandler for NotFound {}
@@ -185,16 +205,17 @@ impl HttpHandler for Application {
     async fn handle_request(&self, request: HttpServerRequest, response: ResponseWriter) {
         let found = self.find(&request.path);
         let mut cx = Context::new(request, response, self.inner.clone());
-        match found {
-            Some((i, args, kwargs)) => {
+        let status = match found {
+            Some(Ok((i, args, kwargs))) => {
                 cx.path_args = args;
                 cx.path_kwargs = kwargs;
                 self.inner.routes[i].spec.run(cx).await;
+                return;
             }
-            None => {
-                send_error(&mut NotFound, &mut cx, &HttpError::new(404));
-                log::warn!(target: "tornado.access", "404 {} {} ({})", cx.request().method, cx.request().uri, cx.request().remote_ip);
-            }
-        }
+            Some(Err(BadGroup)) => 400,
+            None => 404,
+        };
+        send_error(&mut NotFound, &mut cx, &HttpError::new(status));
+        log::warn!(target: "tornado.access", "{status} {} {} ({})", cx.request().method, cx.request().uri, cx.request().remote_ip);
     }
 }

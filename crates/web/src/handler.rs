@@ -118,7 +118,7 @@ pub(crate) async fn execute<H: RequestHandler>(h: &mut H, cx: &mut Context) {
     if let Err(e) = result {
         handle_error(h, cx, e);
     } else if !cx.finished() {
-        drop(cx.finish()); // queued in order; the connection awaits the end
+        finish_or_log(cx);
     }
     if catch_unwind(AssertUnwindSafe(|| h.on_finish(cx))).is_err() {
         log::error!(target: "tornado.application", "on_finish panicked for {}", cx.request.uri);
@@ -131,15 +131,16 @@ async fn run_methods<H: RequestHandler>(h: &mut H, cx: &mut Context) -> HandlerR
     if cx.finished() {
         return Ok(());
     }
-    let method = cx.request.method.clone();
-    match method.as_str() {
-        "GET" => h.get(cx).await,
-        "HEAD" => h.head(cx).await,
-        "POST" => h.post(cx).await,
-        "PUT" => h.put(cx).await,
-        "PATCH" => h.patch(cx).await,
-        "DELETE" => h.delete(cx).await,
-        "OPTIONS" => h.options(cx).await,
+    // An index, not a clone of the method: `cx` is lent to the method.
+    const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    match METHODS.iter().position(|m| *m == cx.request.method) {
+        Some(0) => h.get(cx).await,
+        Some(1) => h.head(cx).await,
+        Some(2) => h.post(cx).await,
+        Some(3) => h.put(cx).await,
+        Some(4) => h.patch(cx).await,
+        Some(5) => h.delete(cx).await,
+        Some(6) => h.options(cx).await,
         _ => Err(HttpError::new(405)),
     }
 }
@@ -158,10 +159,10 @@ fn handle_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: HttpError) {
     if cx.headers_written() {
         // Too late for an error page: end the connection instead.
         log::error!(target: "tornado.general", "cannot send error response after headers written");
-        cx.response.disconnect_on_finish();
+        // Aborted rather than finished: a terminating chunk would make the
+        // cut-short response look complete.
         cx.finished = true;
-        drop(cx.response.finish()); // queued in order; the connection awaits the end
-        cx.response.stream().close();
+        cx.response.abort();
         return;
     }
     send_error(h, cx, &e);
@@ -179,21 +180,42 @@ pub(crate) fn send_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: &Htt
         log::error!(target: "tornado.application", "write_error panicked");
     }
     if !cx.finished() {
-        drop(cx.finish()); // queued in order; the connection awaits the end
+        finish_or_log(cx);
+    }
+}
+
+/// Finishes the response. Its writes complete in order while the
+/// connection awaits the end; an output error (a body longer or shorter
+/// than its `Content-Length`) is known at once, and logged: the connection
+/// is closed, and nobody else would say why.
+fn finish_or_log(cx: &mut Context) {
+    if let Some(e) = cx.finish().exception() {
+        if e.is::<tornado_http::response::HttpOutputError>() {
+            log::error!(target: "tornado.application", "Failed to finish {} {}: {e}", cx.request.method, cx.request.uri);
+        }
     }
 }
 
 /// Tornado's `log_request`: one line per request on `tornado.access`.
 fn log_request(cx: &Context) {
     let status = cx.response.status().unwrap_or(cx.status);
-    let ms = cx.request.request_time().as_secs_f64() * 1000.0;
-    let line = format!(
-        "{status} {} {} ({}) {ms:.2}ms",
-        cx.request.method, cx.request.uri, cx.request.remote_ip
-    );
-    match status {
-        0..=399 => log::info!(target: "tornado.access", "{line}"),
-        400..=499 => log::warn!(target: "tornado.access", "{line}"),
-        _ => log::error!(target: "tornado.access", "{line}"),
+    let level = match status {
+        0..=399 => log::Level::Info,
+        400..=499 => log::Level::Warn,
+        _ => log::Level::Error,
+    };
+    // Formatting the line is a good part of a small request's cost: skip it
+    // when nobody listens.
+    if !log::log_enabled!(target: "tornado.access", level) {
+        return;
     }
+    let ms = cx.request.request_time().as_secs_f64() * 1000.0;
+    log::log!(
+        target: "tornado.access",
+        level,
+        "{status} {} {} ({}) {ms:.2}ms",
+        cx.request.method,
+        cx.request.uri,
+        cx.request.remote_ip
+    );
 }

@@ -1,0 +1,63 @@
+//! hyper 1.x "Hello, world" on a tokio `current_thread` runtime: the peer of
+//! the `hello` example in `http_bench.sh`. It sends the same headers as our
+//! `hello` (Server, Content-Type, Date, Content-Length), so that both answer
+//! with responses of about the same size.
+//!
+//! Run: `cargo run --release -p tornado-bench --bin hyper_hello -- --port 8889`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderValue, SERVER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(b"Hello, world")));
+    let h = resp.headers_mut();
+    h.insert(SERVER, HeaderValue::from_static("hyper-hello"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    Ok(resp)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut port: u16 = 8889;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => port = args.next().ok_or("--port takes a number")?.parse()?,
+            other => {
+                return Err(
+                    format!("unknown argument {other}; usage: hyper_hello [--port P]").into(),
+                );
+            }
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        println!(
+            "hyper_hello listening on http://{}/",
+            listener.local_addr()?
+        );
+        loop {
+            let (stream, _) = listener.accept().await?;
+            tokio::spawn(async move {
+                // A client closing mid-request is not the server's problem.
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(hello))
+                    .await;
+            });
+        }
+    })
+}
