@@ -43,6 +43,9 @@ impl ReadBuffer {
             self.data.drain(..self.start);
             self.start = 0;
         }
+        if self.data.capacity() == 0 {
+            self.data = pool_take(chunk);
+        }
         self.data.reserve(chunk);
         let spare = self.data.spare_capacity_mut();
         let len = spare.len().min(chunk);
@@ -61,7 +64,10 @@ impl ReadBuffer {
     pub(crate) fn take(&mut self, n: usize) -> Vec<u8> {
         debug_assert!(n <= self.len());
         if n == self.len() {
-            if self.start == 0 {
+            // Hand the allocation over when the data fills most of it; for
+            // a small message copy it out and recycle the buffer instead, so
+            // that the next read needs no large allocation.
+            if self.start == 0 && n * 2 >= self.data.capacity() {
                 return std::mem::take(&mut self.data);
             }
             let out = self.data[self.start..].to_vec();
@@ -83,11 +89,53 @@ impl ReadBuffer {
         }
     }
 
-    /// Empties the buffer and frees its allocation.
+    /// Empties the buffer; its allocation goes back to the thread's pool,
+    /// so an idle stream holds none.
     pub(crate) fn clear(&mut self) {
-        self.data = Vec::new();
+        pool_put(std::mem::take(&mut self.data));
         self.start = 0;
     }
+}
+
+/// Most read buffers a thread keeps for reuse.
+const POOL_MAX: usize = 64;
+
+/// Largest buffer worth keeping (the default largest read chunk, doubled).
+const POOL_MAX_CAPACITY: usize = 128 * 1024;
+
+thread_local! {
+    /// Emptied read buffers of this thread's streams. Streams on one loop
+    /// take turns reading, so a few buffers serve many connections: active
+    /// streams skip a large allocation per message, idle ones hold none.
+    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer with room for `chunk` bytes, from the pool if one fits.
+fn pool_take(chunk: usize) -> Vec<u8> {
+    POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        match p.last() {
+            Some(b) if b.capacity() >= chunk => p.pop(),
+            _ => None,
+        }
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// Returns an emptied buffer to the pool (or frees it).
+fn pool_put(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > POOL_MAX_CAPACITY {
+        return;
+    }
+    buf.clear();
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push(buf);
+        }
+    });
 }
 
 /// Data handed to `write` and not yet to the kernel, in order.

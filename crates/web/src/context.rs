@@ -16,6 +16,25 @@ use tornado_http::response::ResponseWriter;
 use crate::application::{AppInner, Settings};
 use crate::cookies::CookieOptions;
 
+/// The current time as an HTTP date, formatted at most once a second per
+/// thread (every response carries one).
+fn http_date_now() -> String {
+    thread_local! {
+        static CACHE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            *c = (secs, format_timestamp(now));
+        }
+        c.1.clone()
+    })
+}
+
 /// A response body chunk: text, bytes, or JSON.
 pub enum Chunk {
     /// Bytes, sent as they are.
@@ -189,8 +208,7 @@ impl Context {
             concat!("TornadoServer-rs/", env!("CARGO_PKG_VERSION")),
         );
         self.headers.add("Content-Type", "text/html; charset=UTF-8");
-        self.headers
-            .add("Date", format_timestamp(SystemTime::now()));
+        self.headers.add("Date", http_date_now());
         self.buffer.clear();
         self.status = 200;
         self.reason = None;
