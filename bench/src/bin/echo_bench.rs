@@ -74,7 +74,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: echo_bench [--rounds R (3)] [--secs T (4)] [--warmup-ms W (1000)]\n\
+        "usage: echo_bench [--rounds R (5)] [--secs T (2)] [--warmup-ms W (500)]\n\
          \x20                 [--conns 10,100] [--sizes 64,16384] [--kinds ours,mio,tokio]\n\
          \x20                 [--idle N (10000)] [--no-throughput] [--no-memory]\n\
          \x20                 [--port-base P (19100)] [--bin-dir DIR (this binary's dir)]\n\
@@ -95,9 +95,9 @@ fn parse_args() -> Opts {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("target/release"));
     let mut o = Opts {
-        rounds: 3,
-        secs: 4.0,
-        warmup_ms: 1000,
+        rounds: 5,
+        secs: 2.0,
+        warmup_ms: 500,
         conns: vec![10, 100],
         sizes: vec![64, 16384],
         kinds: Kind::ALL.to_vec(),
@@ -495,7 +495,10 @@ const MAX_OTHER: f64 = 0.08;
 /// (rotated each round) so that drift in the machine's load hits them alike.
 /// Before each run, waits for quiet CPUs; a run that other processes
 /// disturbed anyway is repeated, and the least disturbed attempt kept.
-fn throughput(opts: &Opts, bins: &Bins, cpus: Cpus) -> Vec<(usize, usize, Kind, Vec<Run>)> {
+/// Per configuration and server, the run of each round (`None`: failed).
+type Results = Vec<(usize, usize, Kind, Vec<Option<Run>>)>;
+
+fn throughput(opts: &Opts, bins: &Bins, cpus: Cpus) -> Results {
     let mut results = Vec::new();
     println!(
         "\nthroughput: {} round(s) per configuration, {} ms warm-up + {} s measured each; \
@@ -509,7 +512,7 @@ fn throughput(opts: &Opts, bins: &Bins, cpus: Cpus) -> Vec<(usize, usize, Kind, 
     );
     for &conns in &opts.conns {
         for &size in &opts.sizes {
-            let mut runs: Vec<Vec<Run>> = vec![Vec::new(); opts.kinds.len()];
+            let mut runs: Vec<Vec<Option<Run>>> = vec![Vec::new(); opts.kinds.len()];
             for round in 0..opts.rounds {
                 for i in 0..opts.kinds.len() {
                     let k = (i + round) % opts.kinds.len();
@@ -551,9 +554,7 @@ fn throughput(opts: &Opts, bins: &Bins, cpus: Cpus) -> Vec<(usize, usize, Kind, 
                         }
                         let _ = io::stdout().flush();
                     }
-                    if let Some(r) = best {
-                        runs[k].push(r);
-                    }
+                    runs[k].push(best);
                 }
             }
             for (k, r) in runs.into_iter().enumerate() {
@@ -569,23 +570,19 @@ struct Verdict {
     met: bool,
 }
 
-fn print_throughput(
-    results: &[(usize, usize, Kind, Vec<Run>)],
-    opts: &Opts,
-    verdicts: &mut Vec<Verdict>,
-) {
+fn print_throughput(results: &Results, opts: &Opts, verdicts: &mut Vec<Verdict>) {
     println!(
-        "\n{:<16} {:<6} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "\n{:<14} {:<6} {:>9} {:>8} {:>8} {:>5}   {:<30} {:<30}",
         "config",
         "server",
         "msgs/s",
-        "CPU µs/msg",
-        "sched µs/msg",
-        "ours/x CPU",
-        "ours/x m/s",
-        "util"
+        "CPU µs",
+        "sched µs",
+        "util",
+        "ours/x CPU per msg",
+        "ours/x msgs/s"
     );
-    println!("{}", "-".repeat(98));
+    println!("{}", "-".repeat(118));
     for &conns in &opts.conns {
         for &size in &opts.sizes {
             let cell = |kind: Kind| {
@@ -593,58 +590,101 @@ fn print_throughput(
                     .iter()
                     .find(|(c, s, k, _)| *c == conns && *s == size && *k == kind)
                     .map(|(_, _, _, runs)| runs.as_slice())
-                    .filter(|r| !r.is_empty())
             };
-            let med = |runs: &[Run], f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
             let ours = cell(Kind::Ours);
             let config = format!("{conns} x {size} B");
             for &kind in &opts.kinds {
-                let Some(runs) = cell(kind) else {
-                    println!("{config:<16} {:<6} {:>12}", kind.name(), "failed");
+                let runs: Vec<Run> = cell(kind)
+                    .unwrap_or(&[])
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .collect();
+                if runs.is_empty() {
+                    println!("{config:<14} {:<6} {:>9}", kind.name(), "failed");
+                    continue;
+                }
+                let med = |f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
+                let (rc, rm) = match (kind, ours) {
+                    (Kind::Ours, _) | (_, None) => (None, None),
+                    (_, Some(o)) => {
+                        let x = cell(kind).unwrap_or(&[]);
+                        (
+                            Some(Ratio::of(o, x, |r| r.cpu_us)),
+                            Some(Ratio::of(o, x, |r| r.msgs_per_s)),
+                        )
+                    }
+                };
+                let show = |r: &Option<Ratio>| r.as_ref().map_or(String::new(), Ratio::show);
+                println!(
+                    "{config:<14} {:<6} {:>9.0} {:>8.3} {:>8.3} {:>4.0}%   {:<30} {:<30}",
+                    kind.name(),
+                    med(|r| r.msgs_per_s),
+                    med(|r| r.cpu_us),
+                    med(|r| r.sched_us),
+                    med(|r| r.util) * 100.0,
+                    show(&rc),
+                    show(&rm),
+                );
+                let Some(ratio) = rc.filter(|r| r.pairs > 0) else {
                     continue;
                 };
-                let mps = med(runs, |r| r.msgs_per_s);
-                let cpu = med(runs, |r| r.cpu_us);
-                let (rc, rm) = match (kind, ours) {
-                    (Kind::Ours, _) | (_, None) => ("".to_owned(), "".to_owned()),
-                    (_, Some(o)) => (
-                        format!("{:.3}x", med(o, |r| r.cpu_us) / cpu),
-                        format!("{:.3}x", med(o, |r| r.msgs_per_s) / mps),
-                    ),
+                let (peer, limit) = match kind {
+                    Kind::Mio => ("mio", 1.03),
+                    Kind::Tokio => ("tokio", 1.0),
+                    Kind::Ours => continue,
                 };
-                println!(
-                    "{config:<16} {:<6} {:>12.0} {:>12.3} {:>12.3} {:>12} {:>10} {:>9.0}%",
-                    kind.name(),
-                    mps,
-                    cpu,
-                    med(runs, |r| r.sched_us),
-                    rc,
-                    rm,
-                    med(runs, |r| r.util) * 100.0
-                );
-                if let Some(o) = ours {
-                    let ratio = med(o, |r| r.cpu_us) / cpu;
-                    match kind {
-                        Kind::Mio => verdicts.push(Verdict {
-                            what: format!("{config}: server CPU/msg ours/mio {ratio:.3}x <= 1.03x"),
-                            met: ratio <= 1.03,
-                        }),
-                        Kind::Tokio => verdicts.push(Verdict {
-                            what: format!(
-                                "{config}: server CPU/msg ours/tokio {ratio:.3}x <= 1.00x"
-                            ),
-                            met: ratio <= 1.0,
-                        }),
-                        Kind::Ours => {}
-                    }
-                }
+                verdicts.push(Verdict {
+                    what: format!(
+                        "{config}: server CPU per message ours/{peer} {:.3}x <= {limit:.2}x \
+                         (median of {} rounds' ratios; range {:.3}..{:.3})",
+                        ratio.median, ratio.pairs, ratio.min, ratio.max
+                    ),
+                    met: ratio.median <= limit,
+                });
             }
         }
     }
     println!(
-        "(medians of {} rounds; ours/x = ours divided by that server's figure)",
+        "(medians over {} rounds; ours/x: the median of each round's ratio ours/that server, \
+         [min..max] over rounds, n = rounds where both ran)",
         opts.rounds
     );
+}
+
+/// ours/x over rounds: each round's ratio of the two runs of that round,
+/// which saw the same state of the machine.
+struct Ratio {
+    median: f64,
+    min: f64,
+    max: f64,
+    pairs: usize,
+}
+
+impl Ratio {
+    fn of(ours: &[Option<Run>], other: &[Option<Run>], f: fn(&Run) -> f64) -> Ratio {
+        let v: Vec<f64> = ours
+            .iter()
+            .zip(other)
+            .filter_map(|(o, x)| Some(f(o.as_ref()?) / f(x.as_ref()?)))
+            .collect();
+        Ratio {
+            median: median(v.clone()),
+            min: v.iter().copied().fold(f64::INFINITY, f64::min),
+            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            pairs: v.len(),
+        }
+    }
+
+    fn show(&self) -> String {
+        if self.pairs == 0 {
+            return "-".to_owned();
+        }
+        format!(
+            "{:.3}x [{:.3}..{:.3}] n={}",
+            self.median, self.min, self.max, self.pairs
+        )
+    }
 }
 
 /// Memory: RSS growth of the server for `n` idle connections, each having
