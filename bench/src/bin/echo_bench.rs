@@ -68,6 +68,8 @@ struct Opts {
     bin_dir: PathBuf,
     /// Longest wait for quiet CPUs before a run, seconds.
     quiet_wait: f64,
+    /// Most time spent waiting for quiet CPUs in the whole benchmark, s.
+    quiet_budget: f64,
     /// Most attempts of a run disturbed by other processes.
     attempts: usize,
 }
@@ -78,7 +80,7 @@ fn usage() -> ! {
          \x20                 [--conns 10,100] [--sizes 64,16384] [--kinds ours,mio,tokio]\n\
          \x20                 [--idle N (10000)] [--no-throughput] [--no-memory]\n\
          \x20                 [--port-base P (19100)] [--bin-dir DIR (this binary's dir)]\n\
-         \x20                 [--quiet-wait SECS (120)] [--attempts N (3)]"
+         \x20                 [--quiet-wait SECS (120)] [--quiet-budget SECS (900)] [--attempts N (3)]"
     );
     std::process::exit(2)
 }
@@ -107,6 +109,7 @@ fn parse_args() -> Opts {
         port_base: 19100,
         bin_dir: exe_dir,
         quiet_wait: 120.0,
+        quiet_budget: 900.0,
         attempts: 3,
     };
     let mut it = std::env::args().skip(1);
@@ -130,6 +133,7 @@ fn parse_args() -> Opts {
             "--port-base" => o.port_base = value().parse().unwrap_or_else(|_| usage()),
             "--bin-dir" => o.bin_dir = PathBuf::from(value()),
             "--quiet-wait" => o.quiet_wait = value().parse().unwrap_or_else(|_| usage()),
+            "--quiet-budget" => o.quiet_budget = value().parse().unwrap_or_else(|_| usage()),
             "--attempts" => o.attempts = value().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
@@ -449,12 +453,21 @@ fn busiest(cpus: &[usize], d: Duration) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Waits (up to `--quiet-wait`) until both CPUs are idle, so that a run
-/// does not start in the middle of somebody else's build. Returns false if
-/// they never were.
+/// Milliseconds spent in `wait_quiet` so far, against `--quiet-budget`.
+static QUIET_WAITED_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Waits (up to `--quiet-wait`, and while the whole run's `--quiet-budget`
+/// lasts) until both CPUs are idle, so that a run does not start in the
+/// middle of somebody else's build. Returns false if they never were.
 fn wait_quiet(opts: &Opts, cpus: Cpus) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
     let which: Vec<usize> = [cpus.server, cpus.load].into_iter().flatten().collect();
-    let give_up = Instant::now() + Duration::from_secs_f64(opts.quiet_wait);
+    let left = (opts.quiet_budget - QUIET_WAITED_MS.load(Relaxed) as f64 / 1e3).max(0.0);
+    let start = Instant::now();
+    let give_up = start + Duration::from_secs_f64(opts.quiet_wait.min(left));
+    let _account = Defer(move || {
+        QUIET_WAITED_MS.fetch_add(start.elapsed().as_millis() as u64, Relaxed);
+    });
     let mut said = false;
     loop {
         let busy = busiest(&which, Duration::from_millis(500));
@@ -481,6 +494,15 @@ fn wait_quiet(opts: &Opts, cpus: Cpus) -> bool {
         }
         let _ = io::stdout().flush();
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Runs its closure when dropped.
+struct Defer<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        (self.0)();
     }
 }
 
