@@ -55,13 +55,8 @@ where
     T: 'static,
     F: StdFuture<Output = Result<T, Error>> + 'static,
 {
+    // The task logs the error itself: no callback to allocate per spawn
+    // (a server spawns one per connection).
     let result: Future<T> = Future::new();
-    result.add_done_callback(|f| {
-        if let Some(e) = f.exception() {
-            if !e.is_cancelled() {
-                log::error!(target: "tornado.application", "Exception in spawned coroutine: {e}");
-            }
-        }
-    });
     task::start(body, result, true);
 }

@@ -175,6 +175,9 @@ where
                 let _ = self.result.set_result(v);
             }
             Some(Err(e)) => {
+                if self.detached && !e.is_cancelled() {
+                    log::error!(target: "tornado.application", "Exception in spawned coroutine: {e}");
+                }
                 let _ = self.result.set_exception(e);
             }
             None => {}

@@ -49,7 +49,17 @@ impl ReadBuffer {
         self.data.reserve(chunk);
         let spare = self.data.spare_capacity_mut();
         let len = spare.len().min(chunk);
-        let n = transport.read_uninit(&mut spare[..len])?;
+        let n = match transport.read_uninit(&mut spare[..len]) {
+            Ok(n) => n,
+            Err(e) => {
+                // Nothing came (typically WouldBlock): an empty buffer goes
+                // back to the pool rather than sit on an idle stream.
+                if self.data.is_empty() {
+                    self.clear();
+                }
+                return Err(e);
+            }
+        };
         assert!(
             n <= len,
             "Transport::read_uninit returned more than it was given"
