@@ -32,8 +32,16 @@ struct State<T> {
     callbacks: Vec<DoneCallback<T>>,
     /// The (first) task awaiting this future; taken and woken when done.
     waker: Option<Waker>,
-    /// Further awaiting tasks, rare: kept apart so that the common single
-    /// awaiter costs no allocation.
+    /// What few futures need (more awaiters, an abandon hook), boxed so
+    /// that the common future stays small: a server holds one per pending
+    /// read on every idle connection.
+    rare: Option<Box<Rare>>,
+}
+
+/// The rarely used part of a future's state.
+#[derive(Default)]
+struct Rare {
+    /// Awaiting tasks after the first.
     more_wakers: Vec<Waker>,
     /// Scheduled once if the future is cancelled, or if its last handle but
     /// the producer's is dropped while pending (see `set_abandon_hook`).
@@ -84,8 +92,7 @@ impl<T: 'static> Future<T> {
                 cancelled: false,
                 callbacks: Vec::new(),
                 waker: None,
-                more_wakers: Vec::new(),
-                abandon: None,
+                rare: None,
             })),
         }
     }
@@ -202,7 +209,11 @@ impl<T: 'static> Future<T> {
     /// or awaiter. The producer can then stop at once and release what it
     /// holds, instead of at its next resumption.
     pub fn set_abandon_hook(&self, hook: impl FnOnce() + 'static) {
-        self.state.borrow_mut().abandon = Some(Box::new(hook));
+        self.state
+            .borrow_mut()
+            .rare
+            .get_or_insert_with(Default::default)
+            .abandon = Some(Box::new(hook));
     }
 
     /// Stores the outcome, then schedules the callbacks and wakes awaiters.
@@ -214,13 +225,20 @@ impl<T: 'static> Future<T> {
             }
             state.outcome = Outcome::Ready(outcome);
             state.cancelled = cancel;
-            let hook = state.abandon.take();
+            let hook = state.rare.as_mut().and_then(|r| r.abandon.take());
             if let (true, Some(hook)) = (cancel, hook) {
                 schedule::schedule(hook);
             }
             (
                 std::mem::take(&mut state.callbacks),
-                (state.waker.take(), std::mem::take(&mut state.more_wakers)),
+                (
+                    state.waker.take(),
+                    state
+                        .rare
+                        .as_mut()
+                        .map(|r| std::mem::take(&mut r.more_wakers))
+                        .unwrap_or_default(),
+                ),
             )
         };
         // One loop callback per done-callback, so that a panic in one is
@@ -250,15 +268,22 @@ impl<T> Drop for Future<T> {
         let Ok(mut state) = self.state.try_borrow_mut() else {
             return;
         };
-        if state.abandon.is_none()
+        if state.rare.as_ref().is_none_or(|r| r.abandon.is_none())
             || !matches!(state.outcome, Outcome::Pending)
             || !state.callbacks.is_empty()
             || state.waker.is_some()
-            || !state.more_wakers.is_empty()
+            || state
+                .rare
+                .as_ref()
+                .is_some_and(|r| !r.more_wakers.is_empty())
         {
             return;
         }
-        let hook = state.abandon.take().expect("checked above");
+        let hook = state
+            .rare
+            .as_mut()
+            .and_then(|r| r.abandon.take())
+            .expect("checked above");
         drop(state);
         schedule::schedule(hook);
     }
@@ -287,8 +312,9 @@ impl<T: 'static> std::future::Future for Future<T> {
                 None => state.waker = Some(cx.waker().clone()),
                 Some(w) if w.will_wake(cx.waker()) => {}
                 Some(_) => {
-                    if !state.more_wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                        state.more_wakers.push(cx.waker().clone());
+                    let rare = state.rare.get_or_insert_with(Default::default);
+                    if !rare.more_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        rare.more_wakers.push(cx.waker().clone());
                     }
                 }
             }

@@ -42,7 +42,7 @@ where
     F: StdFuture<Output = Result<T, Error>> + 'static,
 {
     let result = Future::new();
-    task::start(body, result.clone(), false);
+    task::start(body, Some(result.clone()));
     result
 }
 
@@ -55,8 +55,6 @@ where
     T: 'static,
     F: StdFuture<Output = Result<T, Error>> + 'static,
 {
-    // The task logs the error itself: no callback to allocate per spawn
-    // (a server spawns one per connection).
-    let result: Future<T> = Future::new();
-    task::start(body, result, true);
+    // No result future: nobody could hold it. The task logs errors itself.
+    task::start::<F, T>(body, None);
 }

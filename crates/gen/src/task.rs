@@ -120,11 +120,9 @@ fn resume(key: usize, id: u64) {
 struct Task<F, T> {
     /// `None` once finished or abandoned.
     future: RefCell<Option<Pin<Box<F>>>>,
-    /// The coroutine's result.
-    result: Future<T>,
-    /// Detached tasks (`spawn`) run to the end even if nobody holds
-    /// `result`; attached ones stop when it is dropped.
-    detached: bool,
+    /// The coroutine's result; `None` for a detached (`spawn`ed) coroutine,
+    /// whose result nobody can hold: it runs to its end, errors logged.
+    result: Option<Future<T>>,
     /// This task's waker.
     waker: Waker,
     /// Its shared half, to clear `scheduled`.
@@ -140,7 +138,9 @@ where
     /// else, or (for attached tasks) every other handle dropped with no
     /// done-callback left to receive it.
     fn abandoned(&self) -> bool {
-        self.result.done() || (!self.detached && !self.result.is_wanted_elsewhere())
+        self.result
+            .as_ref()
+            .is_some_and(|r| r.done() || !r.is_wanted_elsewhere())
     }
 }
 
@@ -172,22 +172,28 @@ where
         drop(state_machine);
         match outcome {
             Some(Ok(v)) => {
-                let _ = self.result.set_result(v);
+                if let Some(r) = &self.result {
+                    let _ = r.set_result(v);
+                }
             }
-            Some(Err(e)) => {
-                if self.detached && !e.is_cancelled() {
+            Some(Err(e)) => match &self.result {
+                Some(r) => {
+                    let _ = r.set_exception(e);
+                }
+                None if !e.is_cancelled() => {
                     log::error!(target: "tornado.application", "Exception in spawned coroutine: {e}");
                 }
-                let _ = self.result.set_exception(e);
-            }
+                None => {}
+            },
             None => {}
         }
         true
     }
 }
 
-/// Creates a task for `fut`, resolving `result`, and runs it once now.
-pub(crate) fn start<F, T>(fut: F, result: Future<T>, detached: bool)
+/// Creates a task for `fut`, resolving `result` (none: detached), and runs
+/// it once now.
+pub(crate) fn start<F, T>(fut: F, result: Option<Future<T>>)
 where
     F: StdFuture<Output = Result<T, Error>> + 'static,
     T: 'static,
@@ -208,7 +214,7 @@ where
         scheduled: AtomicBool::new(true),
         remote,
     });
-    if !detached {
+    if let Some(result) = &result {
         // Cancelled, or its last handle dropped: resume at once so that the
         // state machine is dropped now, not at its next wake-up.
         result.set_abandon_hook(move || resume(key, id));
@@ -216,7 +222,6 @@ where
     let task: Rc<dyn Resume> = Rc::new(Task {
         future: RefCell::new(Some(Box::pin(fut))),
         result,
-        detached,
         waker: Waker::from(shared.clone()),
         shared,
     });
