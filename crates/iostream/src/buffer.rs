@@ -52,9 +52,11 @@ impl ReadBuffer {
         let n = match transport.read_uninit(&mut spare[..len]) {
             Ok(n) => n,
             Err(e) => {
-                // Nothing came (typically WouldBlock): an empty buffer goes
-                // back to the pool rather than sit on an idle stream.
-                if self.data.is_empty() {
+                // Nothing came (typically WouldBlock): a small empty buffer
+                // goes back to the pool rather than sit on an idle stream.
+                // A large one stays: its stream is moving big messages, and
+                // giving it up and back each time costs more than it saves.
+                if self.data.is_empty() && self.data.capacity() <= KEEP_WHEN_IDLE_ABOVE {
                     self.clear();
                 }
                 return Err(e);
@@ -106,6 +108,10 @@ impl ReadBuffer {
         self.start = 0;
     }
 }
+
+/// An empty read buffer larger than this is kept by its stream between
+/// messages; a smaller one returns to the pool.
+const KEEP_WHEN_IDLE_ABOVE: usize = 8 * 1024;
 
 /// Most read buffers a thread keeps for reuse.
 const POOL_MAX: usize = 64;
