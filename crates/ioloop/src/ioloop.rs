@@ -106,8 +106,8 @@ pub(crate) struct Inner {
     pub(crate) ready: RefCell<Vec<(RawFd, Events)>>,
     /// Scratch for the due timeouts of one iteration, likewise.
     pub(crate) due: RefCell<Vec<Timeout>>,
-    /// When the last poll returned.
-    pub(crate) last_poll: Cell<Instant>,
+    /// When the last poll returned, on the coarse monotonic clock (ns).
+    pub(crate) last_poll_coarse: Cell<u64>,
     /// Zero-timeout polls skipped since the last poll (see `run_once`).
     pub(crate) polls_skipped: Cell<u32>,
     /// When the current `start` began, while running.
@@ -188,7 +188,7 @@ impl IOLoop {
                 ready: RefCell::new(Vec::new()),
                 due: RefCell::new(Vec::new()),
                 poll_generation: Cell::new(0),
-                last_poll: Cell::new(Instant::now()),
+                last_poll_coarse: Cell::new(0),
                 polls_skipped: Cell::new(0),
                 run_started: Cell::new(None),
                 remote_spare: Cell::new(Vec::new()),

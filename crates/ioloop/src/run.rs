@@ -30,8 +30,25 @@ use crate::sys::poll_ready;
 /// Poll at least every this many iterations while callbacks keep coming.
 const POLL_EVERY_ITERATIONS: u32 = 64;
 
-/// ... and at least this often.
-const POLL_EVERY: Duration = Duration::from_micros(100);
+/// ... and at least this often (in coarse-clock nanoseconds: in practice,
+/// once the coarse clock has ticked since the last poll).
+const POLL_EVERY_NS: u64 = 1_000_000;
+
+/// `CLOCK_MONOTONIC_COARSE` in nanoseconds: read without a system call and
+/// much cheaper than the precise clock, at the kernel tick's resolution.
+fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let clock = libc::CLOCK_MONOTONIC_COARSE;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let clock = libc::CLOCK_MONOTONIC;
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
 
 impl IOLoop {
     /// Runs the loop until [`stop`](IOLoop::stop) is called. The loop is the
@@ -158,7 +175,11 @@ impl IOLoop {
         if ready.is_empty() && timeout == Some(Duration::ZERO) {
             let skipped = inner.polls_skipped.get();
             // A fresh reading: this iteration's callbacks may have been long.
-            if skipped < POLL_EVERY_ITERATIONS && inner.last_poll.get().elapsed() < POLL_EVERY {
+            // The coarse clock (a few ns, tick resolution) catches a long
+            // iteration without paying for a precise clock read each time.
+            if skipped < POLL_EVERY_ITERATIONS
+                && coarse_now_ns().saturating_sub(inner.last_poll_coarse.get()) < POLL_EVERY_NS
+            {
                 inner.polls_skipped.set(skipped + 1);
                 *inner.ready.borrow_mut() = ready;
                 return Ok(());
@@ -171,7 +192,7 @@ impl IOLoop {
         let polled = self.on_selector(|s| s.select(timeout, &mut ready));
         let poll_end = Instant::now();
         inner.shared.watch.busy(poll_end);
-        inner.last_poll.set(poll_end);
+        inner.last_poll_coarse.set(coarse_now_ns());
         let c = &inner.counters;
         c.poll_time.set(c.poll_time.get() + (poll_end - poll_start));
         polled?;
