@@ -130,44 +130,38 @@ fn socket_error(fd: RawFd) -> io::Result<Option<io::Error>> {
 // returned, which never exceeds the length passed and counts the bytes the
 // kernel wrote.
 
-unsafe impl Transport for TcpStream {
-    fn fd(&self) -> RawFd {
-        self.as_raw_fd()
-    }
-    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-        recv_socket(self.as_raw_fd(), buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        send_socket(self.as_raw_fd(), bufs)
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
+/// The `Transport` of a stream socket: `recv`, `sendmsg` without SIGPIPE,
+/// `SO_ERROR`; `$extra` adds what only some sockets have.
+macro_rules! socket_transport {
+    ($t:ty $(, $extra:item)*) => {
+        unsafe impl Transport for $t {
+            fn fd(&self) -> RawFd {
+                self.as_raw_fd()
+            }
+            fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+                recv_socket(self.as_raw_fd(), buf)
+            }
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                send_socket(self.as_raw_fd(), bufs)
+            }
+            fn shutdown_write(&mut self) -> io::Result<()> {
+                self.shutdown(Shutdown::Write)
+            }
+            fn take_error(&self) -> io::Result<Option<io::Error>> {
+                socket_error(self.as_raw_fd())
+            }
+            $($extra)*
+        }
+    };
+}
+
+socket_transport!(
+    TcpStream,
     fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         TcpStream::set_nodelay(self, nodelay)
     }
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        socket_error(self.as_raw_fd())
-    }
-}
-
-unsafe impl Transport for UnixStream {
-    fn fd(&self) -> RawFd {
-        self.as_raw_fd()
-    }
-    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-        recv_socket(self.as_raw_fd(), buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        send_socket(self.as_raw_fd(), bufs)
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        socket_error(self.as_raw_fd())
-    }
-}
+);
+socket_transport!(UnixStream);
 
 /// The reading end of a pipe (Tornado's `PipeIOStream` over a read fd).
 unsafe impl Transport for io::PipeReader {
