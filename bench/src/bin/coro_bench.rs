@@ -8,8 +8,9 @@
 //! 2. `sleep(0)` round trip: one coroutine sleeping zero time N times
 //!    (tokio: `sleep(ZERO)`, and `yield_now` as the cheapest yield).
 //! 3. 1M coroutines each awaiting one future: spawn all, resolve all, run
-//!    to completion; time per coroutine, and heap bytes per suspended
-//!    coroutine with the future (tokio: task + oneshot) it awaits.
+//!    to completion; time per coroutine, and memory per suspended
+//!    coroutine with the future (tokio: task + oneshot) it awaits: RSS
+//!    growth while all are suspended, each side in a fresh process.
 //!
 //! Run: `cargo run --release -p tornado-bench --bin coro_bench`
 //! (pinned to CPU 0 by itself on Linux).
@@ -28,16 +29,6 @@ const SLEEPS: usize = 200_000;
 const SLEEPS_TOKIO_TIMER: usize = 200;
 const SPAWNS: usize = 1_000_000;
 const REPS: usize = 5;
-
-fn pin_to_cpu0() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET writes within it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
 
 /// Resident set size of this process, in bytes.
 fn rss() -> usize {
@@ -254,8 +245,8 @@ fn tokio_spawn(n: usize) -> (f64, f64) {
     (ns_per(started.elapsed(), n), suspended as f64 / n as f64)
 }
 
-/// Heap bytes per suspended coroutine, measured in a fresh process so
-/// that neither side sees the other's freed (or leaked) memory.
+/// RSS growth per suspended coroutine, measured in a fresh process so that
+/// neither side reuses memory the other freed.
 fn memory_in_child(which: &str) -> f64 {
     let out = std::process::Command::new(std::env::current_exe().expect("own path"))
         .arg(which)
@@ -268,7 +259,8 @@ fn memory_in_child(which: &str) -> f64 {
 }
 
 fn main() {
-    pin_to_cpu0();
+    // Best effort: unpinned figures are only noisier.
+    let _ = tornado_bench::pin_to(0);
     match std::env::args().nth(1).as_deref() {
         Some("--memory-ours") => return println!("{}", ours_spawn(SPAWNS).1),
         Some("--memory-tokio") => return println!("{}", tokio_spawn(SPAWNS).1),
@@ -315,7 +307,7 @@ fn main() {
         "ns",
     );
     row(
-        "3 heap bytes per suspended coroutine (+ its future)",
+        "3 RSS per suspended coroutine (+ its future)",
         memory_in_child("--memory-ours"),
         memory_in_child("--memory-tokio"),
         " B",

@@ -509,7 +509,7 @@ fn sender_thread(
     ACKED.store(0, Ordering::Release);
     std::thread::spawn(move || {
         if let Some(c) = cpu {
-            affinity::pin(c);
+            let _ = tornado_bench::pin_to(c);
         }
         for i in 0..WAKE_WARMUP + samples {
             if !gap.is_zero() {
@@ -637,45 +637,6 @@ fn tokio_precision(n: usize) -> Vec<i64> {
 }
 
 // ----- CPU pinning -----------------------------------------------------------
-
-#[cfg(target_os = "linux")]
-mod affinity {
-    /// The CPUs this process may run on (as set by taskset or a cpuset).
-    pub fn allowed() -> Vec<usize> {
-        // SAFETY: cpu_set_t is plain data, zero is its empty state, and
-        // sched_getaffinity writes at most size_of::<cpu_set_t>() bytes.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-                return Vec::new();
-            }
-            (0..libc::CPU_SETSIZE as usize)
-                .filter(|&c| libc::CPU_ISSET(c, &set))
-                .collect()
-        }
-    }
-
-    /// Pins the calling thread to `cpu`.
-    pub fn pin(cpu: usize) -> bool {
-        // SAFETY: as above; sched_setaffinity only reads the set.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod affinity {
-    pub fn allowed() -> Vec<usize> {
-        Vec::new()
-    }
-
-    pub fn pin(_cpu: usize) -> bool {
-        false
-    }
-}
 
 // ----- statistics and the table ------------------------------------------------
 
@@ -855,11 +816,11 @@ fn main() {
     let reps = args.reps;
 
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpus = affinity::allowed();
+    let cpus = tornado_bench::allowed_cpus();
     let pin = std::env::var_os("BENCH_NO_PIN").is_none() && !cpus.is_empty();
     let loop_cpu = cpus.first().copied().filter(|_| pin);
     let sender_cpu = cpus.get(1).or(cpus.first()).copied().filter(|_| pin);
-    let pinned = loop_cpu.is_some_and(affinity::pin);
+    let pinned = loop_cpu.is_some_and(|c| tornado_bench::pin_to(c).is_ok());
 
     let probe = new_loop();
     let backend = probe.backend_name();
