@@ -5,7 +5,12 @@ use std::fmt;
 use tornado_http::httputil::reason_phrase;
 
 /// An error a handler returns to send an error response (Tornado's
-/// `HTTPError`). Any other error converts into a 500 with `?`.
+/// `HTTPError`). Any other error converts into a 500 with `?`: every
+/// `std::error::Error + Send + Sync + 'static` type, and
+/// `tornado_concurrent::Error`. The 500 is logged on `tornado.application`
+/// with the error's message; the client sees only the status. An error type
+/// that is not `Send + Sync` converts with
+/// `.map_err(|e| HttpError::new(500).with_log_message(e.to_string()))`.
 ///
 /// ```
 /// use tornado_web::HttpError;
@@ -92,44 +97,27 @@ impl fmt::Debug for HttpError {
 }
 
 impl HttpError {
-    /// A 500 made from any error (what `?` does for the common error types).
-    pub fn from_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> HttpError {
-        HttpError::from(tornado_concurrent::Error::new(e))
+    /// A 500 made from any error; the same as `HttpError::from(e)`.
+    pub fn from_error<E: Into<tornado_concurrent::Error>>(e: E) -> HttpError {
+        HttpError::from(e)
     }
 }
 
-/// `?` on these error types gives a 500. (A blanket impl over every error
-/// type would collide with the one for `tornado_concurrent::Error`, which
-/// handlers meet most, awaiting futures.)
-macro_rules! from_errors {
-    ($($t:ty),* $(,)?) => {$(
-        impl From<$t> for HttpError {
-            fn from(e: $t) -> HttpError {
-                HttpError::from_error(e)
-            }
-        }
-    )*};
-}
-
-from_errors!(
-    std::io::Error,
-    std::fmt::Error,
-    std::num::ParseIntError,
-    std::num::ParseFloatError,
-    std::str::Utf8Error,
-    std::string::FromUtf8Error,
-    serde_json::Error,
-    tornado_http::httputil::HttpInputError,
-    tornado_http::response::HttpOutputError,
-);
-
-impl From<tornado_concurrent::Error> for HttpError {
-    fn from(e: tornado_concurrent::Error) -> HttpError {
+/// `?` on any error gives a 500 whose log line (on `tornado.application`)
+/// carries the error's message: every `std::error::Error + Send + Sync +
+/// 'static` type, and `tornado_concurrent::Error` (what awaited futures
+/// fail with). The bound is "converts into `tornado_concurrent::Error`"
+/// rather than "is an error" because a blanket impl over
+/// `std::error::Error` could not sit beside one for the foreign
+/// `tornado_concurrent::Error` (coherence). For the same reason `HttpError`
+/// itself does not implement `std::error::Error`, as with `anyhow::Error`.
+impl<E: Into<tornado_concurrent::Error>> From<E> for HttpError {
+    fn from(e: E) -> HttpError {
         HttpError {
             status: 500,
             log_message: None,
             reason: None,
-            source: Some(e),
+            source: Some(e.into()),
         }
     }
 }
