@@ -20,6 +20,9 @@ use tornado::iostream::{IOStream, StreamBufferFullError, StreamOptions};
 use tornado::tcp::signals::{SIGINT, SIGTERM, wait_for_signal};
 use tornado::tcp::{TcpHandler, TcpServer};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 /// The longest line accepted; a longer one closes its sender.
 const MAX_LINE: usize = 4096;
 
@@ -110,6 +113,7 @@ impl TcpHandler for Chat {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     let mut port: u16 = 8889;
     let mut address = String::from("127.0.0.1");
     let mut max_queue: usize = 256 * 1024;

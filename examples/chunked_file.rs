@@ -17,6 +17,9 @@ use tornado::concurrent::{Error, Future};
 use tornado::r#gen::{coroutine, try_run_in_executor};
 use tornado::ioloop::{IOLoop, PeriodicCallback};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 /// A file whose reads run on the executor and return futures.
 struct AsyncFileWrapper {
     file: Arc<Mutex<File>>,
@@ -57,6 +60,7 @@ fn ticker(longest: Rc<Cell<Duration>>) -> PeriodicCallback {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     let mut size_mib = 256usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

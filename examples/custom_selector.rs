@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use tornado::ioloop::{Backend, Error, Events, IOLoop, Selector, Trigger};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 /// A level-triggered selector on `poll(2)`: no FD_SETSIZE limit, O(n) waits.
 #[derive(Default)]
 struct PollSelector {
@@ -115,6 +118,7 @@ impl Selector for PollSelector {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     // Every loop created from now on uses the poll selector.
     IOLoop::configure(Backend::custom("poll", || Ok(PollSelector::default())));
     let ioloop = IOLoop::current();

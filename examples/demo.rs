@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 use tornado::concurrent::Future;
 use tornado::ioloop::{Events, IOLoop, PeriodicCallback};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     let ioloop = IOLoop::current();
     let t0 = Instant::now();
     println!("backend: {}", ioloop.backend_name());

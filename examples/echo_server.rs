@@ -20,6 +20,9 @@ use tornado::iostream::IOStream;
 use tornado::tcp::signals::{SIGINT, SIGTERM, wait_for_signal};
 use tornado::tcp::{TcpHandler, TcpServer, ThreadedServer};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 struct Echo;
 
 impl TcpHandler for Echo {
@@ -73,6 +76,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     let args = parse_args()?;
     let ioloop = IOLoop::current();
     // Registered before serving, so that a signal is never missed.

@@ -20,6 +20,9 @@ use tornado::http::{FetchOptions, fetch};
 use tornado::ioloop::IOLoop;
 use tornado::web::{Application, Context, HttpError, RequestHandler, route};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 const FORM: &str = r#"<!doctype html>
 <title>Upload</title>
 <form action="/upload" method="post" enctype="multipart/form-data">
@@ -166,6 +169,7 @@ async fn self_test(base: String, dir: Arc<PathBuf>) -> Result<(), Error> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     run(std::env::args().skip(1).collect())
 }
 

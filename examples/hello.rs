@@ -1,10 +1,23 @@
-//! Hello, world: the smallest web application, with a path argument.
+//! Hello, world: the smallest web application, with a path argument (the
+//! README's web example).
 //!
 //! Run: `cargo run --release --example hello -- --port 8888`, then
-//! `curl http://127.0.0.1:8888/` or `curl http://127.0.0.1:8888/user/7`.
+//! `curl http://127.0.0.1:8888/` or `curl http://127.0.0.1:8888/user/7`
+//! (`{"id":7}`). An id too large for a `u64` is a 400, logged. With
+//! `--self-test` it serves on an ephemeral port, checks its answers with
+//! the HTTP client and exits.
 
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tornado::concurrent::Error;
+use tornado::r#gen::coroutine;
+use tornado::http::{FetchOptions, fetch};
 use tornado::ioloop::IOLoop;
 use tornado::web::{Application, Context, HttpError, RequestHandler, route};
+
+#[path = "common/logging.rs"]
+mod logging;
 
 #[derive(Clone)]
 struct MainHandler;
@@ -21,23 +34,63 @@ struct UserHandler;
 
 impl RequestHandler for UserHandler {
     async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
-        let id: u64 = cx.path_args()[0].parse()?;
-        cx.write(format!("user {id}"));
+        // The route admits only digits, so a parse error means "too large":
+        // the client's mistake (400), not the server's.
+        let id: u64 = cx.path_args()[0]
+            .parse()
+            .map_err(|e| HttpError::new(400).with_log_message(format!("bad user id: {e}")))?;
+        cx.write(json!({ "id": id }));
         Ok(())
     }
 }
 
+/// Drives the server at `base` with the HTTP client and checks each answer.
+async fn self_test(base: String) -> Result<(), Error> {
+    let get = |path: &str| {
+        fetch(
+            &format!("{base}{path}"),
+            FetchOptions::new().raise_error(false),
+        )
+    };
+    let root = get("/").await?;
+    assert_eq!((root.code, root.text().as_str()), (200, "Hello, world"));
+    let user = get("/user/7").await?;
+    assert_eq!(user.code, 200);
+    assert_eq!(
+        user.headers.get("Content-Type"),
+        Some("application/json; charset=UTF-8")
+    );
+    let v: Value = serde_json::from_slice(&user.body)?;
+    assert_eq!(v, json!({ "id": 7 }));
+    assert_eq!(get("/user/18446744073709551615").await?.code, 200);
+    // One past u64::MAX, and far past it: the client's mistake.
+    assert_eq!(get("/user/18446744073709551616").await?.code, 400);
+    assert_eq!(get("/user/12345678901234567890123").await?.code, 400);
+    assert_eq!(get("/user/x").await?.code, 404);
+    println!("hello self-test ok");
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
+    run(std::env::args().skip(1).collect())
+}
+
+/// The program, given its arguments (also called by the tests with
+/// `--self-test`).
+pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let mut port: u16 = 8888;
     let mut address = String::from("127.0.0.1");
-    let mut args = std::env::args().skip(1);
+    let mut test = false;
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port takes a number")?.parse()?,
             "--address" => address = args.next().ok_or("--address takes an address")?,
+            "--self-test" => test = true,
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: hello [--port P] [--address A]"
+                    "unknown argument {other}; usage: hello [--port P] [--address A] [--self-test]"
                 )
                 .into());
             }
@@ -47,6 +100,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         route("/", MainHandler),
         route(r"/user/([0-9]+)", UserHandler),
     ]);
+    if test {
+        let (_server, addrs) = app.listen_on(0, Some("127.0.0.1"))?;
+        let base = format!("http://{}", addrs[0]);
+        IOLoop::current().run_sync(
+            move || coroutine(self_test(base)),
+            Some(Duration::from_secs(30)),
+        )?;
+        return Ok(());
+    }
     let (_server, addrs) = app.listen_on(port, Some(&address))?;
     for a in addrs {
         println!("hello listening on http://{a}/");

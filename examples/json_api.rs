@@ -21,6 +21,9 @@ use tornado::ioloop::IOLoop;
 use tornado::queues::Queue;
 use tornado::web::{Application, Context, HttpError, RequestHandler, route};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 /// One job: its input, and its result once the worker is done.
 struct Job {
     numbers: Vec<f64>,
@@ -178,6 +181,7 @@ async fn self_test(base: String) -> Result<(), Error> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     run(std::env::args().skip(1).collect())
 }
 

@@ -26,6 +26,9 @@ use tornado::iostream::IOStream;
 use tornado::tcp::signals::{SIGINT, SIGTERM, wait_for_signal};
 use tornado::tcp::{TcpClient, TcpHandler, TcpServer};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 /// Largest chunk moved at once in each direction.
 const CHUNK: usize = 64 * 1024;
 
@@ -91,6 +94,7 @@ fn parse_upstream(s: &str) -> Result<(String, u16), String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     let mut port: u16 = 8000;
     let mut address = String::from("127.0.0.1");
     let mut upstream = None;

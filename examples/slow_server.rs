@@ -18,6 +18,9 @@ use tornado::http::{FetchOptions, HttpResponse, fetch};
 use tornado::ioloop::IOLoop;
 use tornado::web::{Application, Context, HttpError, RequestHandler, route};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 const CONCURRENT: usize = 10;
 
 #[derive(Clone)]
@@ -53,6 +56,7 @@ async fn clients(url: String) -> Result<Duration, Error> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     run(std::env::args().skip(1).collect())
 }
 

@@ -17,6 +17,9 @@ use tornado::ioloop::IOLoop;
 use tornado::iostream::IOStream;
 use tornado::tcp::{TcpHandler, TcpServer};
 
+#[path = "common/logging.rs"]
+mod logging;
+
 /// Answers one line with "done <line>" after `delay`.
 struct Slow {
     delay: Duration,
@@ -68,6 +71,7 @@ fn fetch(addr: SocketAddr, n: usize) -> Future<Vec<u8>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     let mut delay = Duration::from_millis(200);
     let mut port = 0u16;
     let mut args = std::env::args().skip(1);

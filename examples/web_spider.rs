@@ -26,11 +26,15 @@ use tornado::r#gen::{coroutine, multi};
 use tornado::ioloop::{Events, IOLoop};
 use tornado::queues::Queue;
 
+#[path = "common/logging.rs"]
+mod logging;
+
 /// Depth and fan-out of the served tree: 1 + 3 + 9 + 27 = 40 pages.
 const DEPTH: usize = 3;
 const FANOUT: usize = 3;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     let options = Options::parse()?;
     let server = Server::start(options.port, Duration::from_millis(options.delay_ms))?;
     let base_url = format!("http://{}/", server.addr);

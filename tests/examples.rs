@@ -4,6 +4,12 @@
 
 mod common;
 
+use tornado_testing::ExpectLog;
+
+#[allow(dead_code)]
+#[path = "../examples/hello.rs"]
+mod hello;
+
 #[allow(dead_code)]
 #[path = "../examples/json_api.rs"]
 mod json_api;
@@ -18,6 +24,17 @@ mod slow_server;
 
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn hello_self_test() {
+    let _l = common::fresh_loop();
+    // The too-large ids are logged as the client's errors (400s), with why.
+    let bad_id = ExpectLog::new("tornado.general", "HTTP 400: Bad Request (bad user id:")
+        .level(log::Level::Warn);
+    let _access = ExpectLog::optional("tornado.access", "");
+    hello::run(args(&["--self-test"])).unwrap();
+    assert_eq!(bad_id.matched(), 2);
 }
 
 #[test]
@@ -41,6 +58,7 @@ fn slow_server_self_test() {
 #[test]
 fn examples_refuse_unknown_arguments() {
     let _l = common::fresh_loop();
+    assert!(hello::run(args(&["--bogus"])).is_err());
     assert!(json_api::run(args(&["--bogus"])).is_err());
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
