@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | [`ioloop`] | `tornado-ioloop` | `tornado.ioloop` |
 //! | [`concurrent`] | `tornado-concurrent` | `tornado.concurrent` |
-//! | [`r#gen`] | `tornado-gen` | `tornado.gen` |
+//! | [`r#gen`](tornado_gen) | `tornado-gen` | `tornado.gen` |
 //! | [`iostream`] | `tornado-iostream` | `tornado.iostream` |
 //! | [`tcp`] | `tornado-tcp` | `tornado.netutil`, `tornado.tcpserver`, `tornado.tcpclient` |
 //! | [`http`] | `tornado-http` | `tornado.httputil`, `tornado.httpserver`, `tornado.httpclient` |
