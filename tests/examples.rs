@@ -2,6 +2,11 @@
 //! checks them: each serves on an ephemeral loopback port and drives itself
 //! with the HTTP client.
 
+// Each example includes the one logger set-up (`examples/common/logging.rs`)
+// for its own `main`; included here side by side, that file is loaded once
+// per example. Their `main`s are not called, so the copies stay unused.
+#![allow(clippy::duplicate_mod)]
+
 mod common;
 
 use tornado_testing::ExpectLog;
