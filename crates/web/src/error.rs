@@ -8,8 +8,9 @@ use tornado_http::httputil::reason_phrase;
 /// `HTTPError`). Any other error converts into a 500 with `?`: every
 /// `std::error::Error + Send + Sync + 'static` type, and
 /// `tornado_concurrent::Error`. The 500 is logged on `tornado.application`
-/// with the error's message; the client sees only the status. An error type
-/// that is not `Send + Sync` converts with
+/// with the error's message; the client sees only the status. An error that
+/// is not `Send + Sync`, or a boxed `dyn Error` (which does not implement
+/// `std::error::Error`), converts with
 /// `.map_err(|e| HttpError::new(500).with_log_message(e.to_string()))`.
 ///
 /// ```
@@ -109,8 +110,10 @@ impl HttpError {
 /// fail with). The bound is "converts into `tornado_concurrent::Error`"
 /// rather than "is an error" because a blanket impl over
 /// `std::error::Error` could not sit beside one for the foreign
-/// `tornado_concurrent::Error` (coherence). For the same reason `HttpError`
-/// itself does not implement `std::error::Error`, as with `anyhow::Error`.
+/// `tornado_concurrent::Error` (coherence: its crate could add that impl).
+/// And `HttpError` itself must not implement `std::error::Error`, as with
+/// `anyhow::Error`: it would then convert into `tornado_concurrent::Error`,
+/// and this impl would overlap the standard `From<T> for T`.
 impl<E: Into<tornado_concurrent::Error>> From<E> for HttpError {
     fn from(e: E) -> HttpError {
         HttpError {
