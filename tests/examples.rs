@@ -45,3 +45,16 @@ fn examples_refuse_unknown_arguments() {
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
 }
+
+#[allow(dead_code)]
+#[path = "../examples/slow_server_clients.rs"]
+mod slow_server_clients;
+
+/// Both halves: callbacks (streams kept alive by their pending reads only)
+/// and coroutines.
+#[test]
+fn slow_server_clients_self_test() {
+    let _l = common::fresh_loop();
+    slow_server_clients::run(args(&["--self-test", "--delay-ms", "100"])).unwrap();
+    assert!(slow_server_clients::run(args(&["--bogus"])).is_err());
+}

@@ -100,6 +100,11 @@ pub(crate) struct Inner {
     /// Edge-triggered registration: no interest updates needed.
     edge: bool,
     pub(crate) state: RefCell<State>,
+    /// This stream, strongly, while a read or write is pending: as in
+    /// Tornado, a pending operation keeps its stream alive after the last
+    /// user handle is dropped (callback-style code holds only the future).
+    /// Released, outside any borrow of `state`, once nothing is pending.
+    keepalive: RefCell<Option<Rc<Inner>>>,
 }
 
 /// A buffered, non-blocking stream: Tornado's `IOStream`.
@@ -186,11 +191,13 @@ impl IOStream {
                 chunk: MIN_CHUNK.min(options.read_chunk_size).max(1),
                 interest: Events::NONE,
             }),
+            keepalive: RefCell::new(None),
         });
         let weak: Weak<Inner> = Rc::downgrade(&inner);
         let handler = move |_fd, events| {
             if let Some(inner) = weak.upgrade() {
                 inner.handle_events(events);
+                inner.update_keepalive();
             }
         };
         let registered = if edge {
@@ -287,6 +294,8 @@ impl IOStream {
         }
         inner.handle_read(&mut s);
         inner.sync_interest(&mut s);
+        drop(s);
+        self.inner.update_keepalive();
         future
     }
 
@@ -327,7 +336,10 @@ impl IOStream {
                 }
                 Err(e) => {
                     inner.close_with(&mut s, Some(e.into()));
-                    return Future::failed(closed_error(&s));
+                    let err = closed_error(&s);
+                    drop(s);
+                    self.inner.update_keepalive();
+                    return Future::failed(err);
                 }
             }
         } else {
@@ -338,6 +350,8 @@ impl IOStream {
         s.write_futures.push_back((mark, future.clone()));
         inner.handle_write(&mut s);
         inner.sync_interest(&mut s);
+        drop(s);
+        self.inner.update_keepalive();
         future
     }
 
@@ -348,8 +362,8 @@ impl IOStream {
     /// data instead), and the close callback is scheduled.
     pub fn close(&self) {
         let inner = &*self.inner;
-        let mut s = inner.state.borrow_mut();
-        inner.close_with(&mut s, None);
+        inner.close_with(&mut inner.state.borrow_mut(), None);
+        self.inner.update_keepalive();
     }
 
     /// True once closed.
@@ -416,6 +430,8 @@ impl IOStream {
         if let Err(e) = inner.ioloop.remove_handler(inner.fd) {
             log::debug!(target: "tornado.general", "detaching fd {}: {e}", inner.fd);
         }
+        drop(s);
+        self.inner.update_keepalive();
         Ok((transport, options))
     }
 
@@ -431,6 +447,29 @@ impl IOStream {
 }
 
 impl Inner {
+    /// Holds this stream alive while a read or write is pending, and lets it
+    /// go once none is. Called by a holder of a strong handle (`self: &Rc`)
+    /// and with `state` not borrowed, so releasing the keep-alive handle is
+    /// never the last drop while the state is in use: the last drop happens
+    /// later, when the caller's handle goes, and closes the stream.
+    fn update_keepalive(self: &Rc<Self>) {
+        let pending = {
+            let s = self.state.borrow();
+            !s.closed && (s.read.is_some() || !s.write_futures.is_empty())
+        };
+        let mut keepalive = self.keepalive.borrow_mut();
+        let released = if pending {
+            if keepalive.is_none() {
+                *keepalive = Some(self.clone());
+            }
+            None
+        } else {
+            keepalive.take()
+        };
+        drop(keepalive);
+        drop(released);
+    }
+
     /// Tornado's `_handle_events`: the loop's handler for this fd.
     fn handle_events(&self, events: Events) {
         let mut s = self.state.borrow_mut();
@@ -522,6 +561,8 @@ impl Inner {
                 } else {
                     s.close_after_flush = true;
                 }
+                drop(s);
+                inner.update_keepalive();
             }
         });
     }
