@@ -25,8 +25,10 @@ use crate::transport::{Transport, set_nonblocking};
 /// Limits of a stream; Tornado's defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions {
-    /// Most bytes buffered for reading; reading past it closes the stream
-    /// with a `StreamBufferFullError` (default 100 MiB).
+    /// Most bytes buffered for reading (default 100 MiB). The stream never
+    /// reads beyond it: what does not fit waits in the kernel until reads
+    /// consume the buffer. A read that needs more than this many bytes
+    /// buffered at once closes the stream with a `StreamBufferFullError`.
     pub max_buffer_size: usize,
     /// Most bytes queued for writing; a write past it fails with
     /// `StreamBufferFullError` (default: unlimited).
@@ -575,7 +577,26 @@ impl Inner {
         };
         let mut next_find = 0;
         while s.readable && !s.eof {
-            let chunk = s.chunk;
+            // Never read past `max_buffer_size` (Tornado reads no more than
+            // the buffer allows): a slow consumer leaves the rest in the
+            // kernel, whose flow control slows the peer down.
+            let room = s
+                .options
+                .max_buffer_size
+                .saturating_sub(s.read_buffer.len());
+            if room == 0 {
+                let Some(read) = s.read.as_mut() else { break };
+                match read.kind.find(s.read_buffer.bytes(), false) {
+                    Found::Ready(_) => break,
+                    Found::Unsatisfiable(msg) => return Err(UnsatisfiableReadError(msg).into()),
+                    Found::NotYet => {
+                        // The pending read needs more than the buffer may hold.
+                        log::error!(target: "tornado.general", "Reached maximum read buffer size");
+                        return Err(StreamBufferFullError("read").into());
+                    }
+                }
+            }
+            let chunk = s.chunk.min(room);
             let State {
                 transport,
                 read_buffer,
@@ -589,10 +610,6 @@ impl Inner {
                         MIN_CHUNK.min(s.options.read_chunk_size),
                         s.options.read_chunk_size,
                     );
-                    if s.read_buffer.len() > s.options.max_buffer_size {
-                        log::error!(target: "tornado.general", "Reached maximum read buffer size");
-                        return Err(StreamBufferFullError("read").into());
-                    }
                 }
                 Err(e) if would_block(&e) => s.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
