@@ -101,6 +101,10 @@ pub(crate) struct Inner {
     pub(crate) fd: RawFd,
     /// Edge-triggered registration: no interest updates needed.
     edge: bool,
+    /// The transport can be read (false for a pipe's write end, which
+    /// must never be read) and written (false for a pipe's read end).
+    reads: bool,
+    writes: bool,
     pub(crate) state: RefCell<State>,
     /// This stream, strongly, while a read or write is pending: as in
     /// Tornado, a pending operation keeps its stream alive after the last
@@ -165,6 +169,7 @@ impl IOStream {
         connecting: Option<Future<()>>,
     ) -> io::Result<IOStream> {
         let fd = transport.fd();
+        let (reads, writes) = (transport.can_read(), transport.can_write());
         set_nonblocking(fd)?;
         let ioloop = IOLoop::current();
         let edge = ioloop.trigger() == Trigger::Edge;
@@ -173,6 +178,8 @@ impl IOStream {
             ioloop: ioloop.clone(),
             fd,
             edge,
+            reads,
+            writes,
             state: RefCell::new(State {
                 transport: Some(transport),
                 read_buffer: ReadBuffer::default(),
@@ -277,6 +284,12 @@ impl IOStream {
     /// if possible, else from the transport if it has data, else wait.
     fn start_read(&self, kind: ReadKind) -> Future<Vec<u8>> {
         let inner = &*self.inner;
+        if !inner.reads {
+            return Future::failed(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this stream cannot be read (a pipe's write end)",
+            ));
+        }
         let mut s = inner.state.borrow_mut();
         if s.read.is_some() {
             return Future::failed(AlreadyReadingError);
@@ -309,6 +322,12 @@ impl IOStream {
     pub fn write(&self, data: impl Into<Vec<u8>>) -> Future<()> {
         let data = data.into();
         let inner = &*self.inner;
+        if !inner.writes {
+            return Future::failed(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this stream cannot be written (a pipe's read end)",
+            ));
+        }
         let mut s = inner.state.borrow_mut();
         if s.closed {
             return Future::failed(closed_error(&s));
@@ -493,7 +512,11 @@ impl Inner {
         if s.handshake.is_some() {
             self.do_handshake(&mut s);
         }
-        if s.readable && s.handshake.is_none() && (s.read.is_some() || s.read_buffer.is_empty()) {
+        if self.reads
+            && s.readable
+            && s.handshake.is_none()
+            && (s.read.is_some() || s.read_buffer.is_empty())
+        {
             self.handle_read(&mut s);
         }
         if s.writable && !s.closed {
@@ -806,7 +829,7 @@ impl Inner {
         } else {
             // Watching for READ while idle with an empty buffer notices the
             // peer closing; with data buffered and no read, stop reading.
-            if s.read.is_some() || (s.read_buffer.is_empty() && !s.eof) {
+            if self.reads && (s.read.is_some() || (s.read_buffer.is_empty() && !s.eof)) {
                 want |= Events::READ;
             }
             if !s.write_buffer.is_empty()

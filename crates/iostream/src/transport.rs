@@ -29,6 +29,18 @@ pub unsafe trait Transport: 'static {
     /// Writes some of `bufs`, in order.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 
+    /// False for a transport that can only be written (a pipe's write
+    /// end): the stream then never reads it, not even to notice a close.
+    fn can_read(&self) -> bool {
+        true
+    }
+
+    /// False for a transport that can only be read (a pipe's read end):
+    /// writes to the stream fail without touching the transport.
+    fn can_write(&self) -> bool {
+        true
+    }
+
     /// True if the transport holds output not yet handed to the kernel.
     fn pending_output(&self) -> bool {
         false
@@ -177,6 +189,9 @@ unsafe impl Transport for io::PipeReader {
             "cannot write to a pipe's read end",
         ))
     }
+    fn can_write(&self) -> bool {
+        false
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -192,6 +207,9 @@ unsafe impl Transport for io::PipeWriter {
             io::ErrorKind::Unsupported,
             "cannot read from a pipe's write end",
         ))
+    }
+    fn can_read(&self) -> bool {
+        false
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         write_fd(self.as_raw_fd(), bufs)
