@@ -58,3 +58,16 @@ fn slow_server_clients_self_test() {
     slow_server_clients::run(args(&["--self-test", "--delay-ms", "100"])).unwrap();
     assert!(slow_server_clients::run(args(&["--bogus"])).is_err());
 }
+
+#[allow(dead_code)]
+#[path = "../examples/proxy.rs"]
+mod proxy;
+
+/// A client that sends 5 MB through the proxy to an echo upstream, then
+/// half-closes, gets all 5 MB back and then the close.
+#[test]
+fn proxy_self_test_half_close() {
+    let _l = common::fresh_loop();
+    proxy::run(args(&["--self-test"])).unwrap();
+    assert!(proxy::run(args(&["--upstream", "nocolon"])).is_err());
+}

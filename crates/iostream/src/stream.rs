@@ -82,6 +82,13 @@ pub(crate) struct State {
     /// Close once the write buffer is flushed (set by that close when
     /// writes were still queued: a half-closed peer gets its data).
     close_after_flush: bool,
+    /// Stay open for writing after the peer's EOF, until closed
+    /// (`set_keep_open_after_eof`): TCP half-close.
+    keep_open_after_eof: bool,
+    /// `shutdown_write` was called: send FIN once the buffer is flushed.
+    shut_write_after_flush: bool,
+    /// FIN was sent: nothing more can be written.
+    write_shut: bool,
     closed: bool,
     /// Why the stream closed, if it was an error.
     error: Option<Error>,
@@ -193,6 +200,9 @@ impl IOStream {
                 eof: false,
                 eof_handled: false,
                 close_after_flush: false,
+                keep_open_after_eof: false,
+                shut_write_after_flush: false,
+                write_shut: false,
                 closed: false,
                 error: None,
                 close_callback: None,
@@ -332,6 +342,12 @@ impl IOStream {
         if s.closed {
             return Future::failed(closed_error(&s));
         }
+        if s.shut_write_after_flush || s.write_shut {
+            return Future::failed(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the stream's writing side was shut down",
+            ));
+        }
         if let Some(max) = s.options.max_write_buffer_size {
             if s.write_buffer.len() + data.len() > max {
                 return Future::failed(StreamBufferFullError("write"));
@@ -374,6 +390,46 @@ impl IOStream {
         drop(s);
         self.inner.update_keepalive();
         future
+    }
+
+    /// Closes the writing half once everything written so far is flushed
+    /// (a TCP FIN; TLS sends its close_notify first), keeping the reading
+    /// half open: the peer sees EOF and can still answer. Resolves when the
+    /// FIN is sent; later writes fail. Once both halves are done (this, and
+    /// the peer's EOF) the stream closes.
+    pub fn shutdown_write(&self) -> Future<()> {
+        let inner = &*self.inner;
+        let mut s = inner.state.borrow_mut();
+        if s.closed {
+            return Future::failed(closed_error(&s));
+        }
+        if s.shut_write_after_flush || s.write_shut {
+            return Future::failed(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the stream's writing side was already shut down",
+            ));
+        }
+        s.shut_write_after_flush = true;
+        let future = Future::new();
+        let mark = s.write_buffer.queued();
+        s.write_futures.push_back((mark, future.clone()));
+        inner.handle_write(&mut s);
+        inner.sync_interest(&mut s);
+        drop(s);
+        self.inner.update_keepalive();
+        future
+    }
+
+    /// By default a stream closes itself once its peer's EOF was seen and
+    /// what it wrote is flushed (one loop iteration later, so a
+    /// half-closed peer still gets an immediate answer), as Tornado's
+    /// streams close on EOF. With `keep` true it stays open for writing
+    /// after the peer's EOF, however long the answer takes, until it is
+    /// closed, its last handle is dropped, a write fails, or it
+    /// [`shutdown_write`](IOStream::shutdown_write)s too: reads fail at
+    /// EOF, writes go on (TCP half-close, as a proxy needs).
+    pub fn set_keep_open_after_eof(&self, keep: bool) {
+        self.inner.state.borrow_mut().keep_open_after_eof = keep;
     }
 
     // ----- state --------------------------------------------------------
@@ -575,6 +631,14 @@ impl Inner {
             return;
         }
         s.eof_handled = true;
+        if s.write_shut {
+            // Both halves are done.
+            self.close_with(s, None);
+            return;
+        }
+        if s.keep_open_after_eof {
+            return;
+        }
         let me = self.me.clone();
         self.ioloop.add_callback(move || {
             if let Some(inner) = me.upgrade() {
@@ -726,6 +790,23 @@ impl Inner {
         }
         let written = s.write_buffer.written();
         let flushed = !s.transport.as_ref().is_some_and(|t| t.pending_output());
+        if s.shut_write_after_flush && s.write_buffer.is_empty() && flushed {
+            s.shut_write_after_flush = false;
+            s.write_shut = true;
+            let shut = match s.transport.as_mut() {
+                Some(t) => t.shutdown_write(),
+                None => Ok(()),
+            };
+            if let Err(e) = shut {
+                self.close_with(s, Some(e.into()));
+                return;
+            }
+            if s.transport.as_ref().is_some_and(|t| t.pending_output()) {
+                // TLS queued its close_notify: the next write event sends it.
+                s.writable = false;
+            }
+        }
+        let flushed = flushed && !s.transport.as_ref().is_some_and(|t| t.pending_output());
         while let Some((mark, _)) = s.write_futures.front() {
             if *mark > written || !flushed {
                 break;
@@ -733,7 +814,8 @@ impl Inner {
             let (_, f) = s.write_futures.pop_front().expect("peeked");
             let _ = f.set_result(());
         }
-        if s.close_after_flush && s.write_buffer.is_empty() && flushed {
+        let done = s.close_after_flush || (s.write_shut && s.eof_handled);
+        if done && s.write_buffer.is_empty() && flushed {
             self.close_with(s, None);
         }
     }
