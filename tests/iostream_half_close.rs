@@ -117,3 +117,46 @@ fn shutdown_write_sends_eof_after_the_queued_data_and_keeps_reading() {
     .unwrap();
     assert!(s.closed(), "both halves done: closed");
 }
+
+/// After our FIN the peer sends a lot and closes: the hang-up (both
+/// directions shut) is not an error, and every byte still waiting in the
+/// kernel is read before the EOF.
+#[test]
+fn a_hang_up_after_shutdown_write_loses_no_data() {
+    let _l = fresh_loop();
+    let (s, peer) = stream_and_peer();
+    const N: usize = 1024 * 1024;
+    let peer = std::thread::spawn(move || {
+        let mut peer = peer;
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        peer.write_all(&vec![9u8; N]).unwrap();
+        // Dropped: FIN. With ours already sent, the socket hangs up.
+    });
+    let got = run(move || {
+        coroutine(async move {
+            s.shutdown_write().await?;
+            // Let the peer write everything and close before we read.
+            sleep(Duration::from_millis(100)).await;
+            let mut total = 0;
+            loop {
+                match s.read_bytes(16 * 1024, true).await {
+                    Ok(chunk) => {
+                        total += chunk.len();
+                        // A slow reader: the loop polls (and sees the
+                        // hang-up) while data still waits in the kernel.
+                        sleep(Duration::from_millis(1)).await;
+                    }
+                    Err(e) if e.is::<StreamClosedError>() => {
+                        assert!(s.error().is_none(), "a clean end: {:?}", s.error());
+                        return Ok(total);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    })
+    .unwrap();
+    peer.join().unwrap();
+    assert_eq!(got, N);
+}

@@ -140,3 +140,22 @@ fn reads_of_each_kind_across_writes() {
     assert_eq!(got.3, b"dld");
     assert_eq!(got.4, Ok(Vec::new()));
 }
+
+/// Writing to a pipe whose reader is gone fails the write (EPIPE) and
+/// closes the stream; nothing hangs.
+#[test]
+fn a_write_after_the_reader_left_fails_and_closes() {
+    let _l = fresh_loop();
+    let (r, w) = std::io::pipe().unwrap();
+    drop(r);
+    let (e, closed) = run(move || {
+        coroutine(async move {
+            let w = IOStream::new(w)?;
+            sleep(Duration::from_millis(5)).await;
+            let e = w.write(vec![1u8; 100_000]).await.unwrap_err();
+            Ok((e.to_string(), w.closed()))
+        })
+    })
+    .unwrap();
+    assert!(closed, "{e}");
+}

@@ -579,14 +579,23 @@ impl Inner {
             self.handle_write(&mut s);
         }
         if events.contains(Events::ERROR) && !s.closed {
+            // A pending socket error closes the stream. Without one, the
+            // event is a hang-up (both directions shut: the peer closed
+            // after our FIN), not an error: data may still wait in the
+            // kernel, and the reads above drain it up to the EOF. Only a
+            // write-only end (a pipe whose reader is gone) has nothing
+            // left to do.
             let err = match s.transport.as_ref().map(|t| t.take_error()) {
-                Some(Ok(Some(e))) => e,
-                _ => io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "error reported on the socket",
-                ),
+                Some(Ok(Some(e))) | Some(Err(e)) => Some(e),
+                _ if !self.reads => Some(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the other end of the pipe is closed",
+                )),
+                _ => None,
             };
-            self.close_with(&mut s, Some(err.into()));
+            if let Some(err) = err {
+                self.close_with(&mut s, Some(err.into()));
+            }
         }
         self.sync_interest(&mut s);
     }
