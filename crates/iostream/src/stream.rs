@@ -614,8 +614,13 @@ impl Inner {
                 if !closes {
                     return;
                 }
-            } else {
-                log::debug!(target: "tornado.general", "error on read: {e}");
+            } else if !e.is::<StreamBufferFullError>()
+                && !e.downcast_ref::<io::Error>().is_some_and(is_reset)
+            {
+                // As Tornado's `_handle_read`: a failing read is worth a
+                // warning, once; a reset is only a close (its cause is kept
+                // in `error`), and a full buffer was logged already.
+                log::warn!(target: "tornado.general", "error on read: {e}");
             }
             self.close_with(s, Some(e));
             return;
