@@ -317,7 +317,7 @@ impl IOStream {
             s.read = None;
             return Future::failed(err);
         }
-        inner.handle_read(&mut s);
+        inner.handle_read(&mut s, true);
         inner.sync_interest(&mut s);
         drop(s);
         self.inner.update_keepalive();
@@ -573,7 +573,7 @@ impl Inner {
             && s.handshake.is_none()
             && (s.read.is_some() || s.read_buffer.is_empty())
         {
-            self.handle_read(&mut s);
+            self.handle_read(&mut s, false);
         }
         if s.writable && !s.closed {
             self.handle_write(&mut s);
@@ -602,7 +602,7 @@ impl Inner {
 
     /// Tornado's `_handle_read`: reads what the pending read needs (or, with
     /// none pending, one chunk, to notice a close), then completes it.
-    fn handle_read(&self, s: &mut State) {
+    fn handle_read(&self, s: &mut State, inline: bool) {
         if let Err(e) = self.read_to_buffer_loop(s) {
             if e.is::<UnsatisfiableReadError>() {
                 // The read itself gets the real error; later ones "closed".
@@ -614,12 +614,15 @@ impl Inner {
                 if !closes {
                     return;
                 }
-            } else if !e.is::<StreamBufferFullError>()
+            } else if !inline
+                && !e.is::<StreamBufferFullError>()
                 && !e.downcast_ref::<io::Error>().is_some_and(is_reset)
             {
-                // As Tornado's `_handle_read`: a failing read is worth a
-                // warning, once; a reset is only a close (its cause is kept
-                // in `error`), and a full buffer was logged already.
+                // As Tornado's `_handle_read`: a read failing on an event is
+                // worth a warning, once. An inline read (from `read_*`) only
+                // fails its future, which the caller sees; a reset is only a
+                // close (its cause is kept in `error`); a full buffer was
+                // logged already.
                 log::warn!(target: "tornado.general", "error on read: {e}");
             }
             self.close_with(s, Some(e));
@@ -747,7 +750,14 @@ impl Inner {
         let Some(read) = s.read.as_mut() else {
             return false;
         };
-        let eof = s.eof || s.closed;
+        // A read until the close gets the data only at a clean end (EOF or
+        // a reset, which Tornado treats as a close): after a read error
+        // the data is cut short, and the read fails with the cause.
+        let clean = s
+            .error
+            .as_ref()
+            .is_none_or(|e| e.downcast_ref::<io::Error>().is_some_and(is_reset));
+        let eof = (s.eof || s.closed) && clean;
         match read.kind.find(s.read_buffer.bytes(), eof) {
             Found::NotYet => false,
             Found::Ready(n) => {
