@@ -172,3 +172,42 @@ fn starttls_refuses_a_stream_with_buffered_data() {
     .unwrap();
     assert!(refused.is_some_and(|e| e.contains("nothing buffered")));
 }
+
+/// Tornado's `TestIOStreamSSL` runs the read/write tests over TLS: the
+/// read kinds, a zero-byte write, `read_into` partial, `max_bytes`, and
+/// data before the close, over a TLS pair.
+#[test]
+fn reads_of_every_kind_over_tls() {
+    let _l = fresh_loop();
+    let (server_tls, client_tls) = configs();
+    let (c, s) = tcp_pair();
+    let re = tornado::iostream::Regex::new(r"\d+;").unwrap();
+    let got = run(move || {
+        coroutine(async move {
+            let (ws, rs) = multi((
+                IOStream::new(c)?.start_tls(client_tls),
+                IOStream::new(s)?.start_tls(server_tls),
+            ))
+            .await?;
+            ws.write(Vec::new()).await?;
+            ws.write(b"abc\r\n12;hello world, and the rest".to_vec())
+                .await?;
+            let line = rs.read_until(b"\r\n", Some(64)).await?;
+            let number = rs.read_until_regex(&re, Some(8)).await?;
+            let zero = rs.read_bytes(0, false).await?;
+            let into = rs.read_into(vec![0; 100], true).await?;
+            ws.write(b"12345".to_vec()).await?;
+            let exact = rs.read_into(vec![0; 4], false).await?;
+            ws.close();
+            let rest = rs.read_until_close().await?;
+            Ok((line, number, zero, into, exact, rest))
+        })
+    })
+    .unwrap();
+    assert_eq!(got.0, b"abc\r\n");
+    assert_eq!(got.1, b"12;");
+    assert!(got.2.is_empty());
+    assert_eq!(got.3, b"hello world, and the rest");
+    assert_eq!(got.4, b"1234");
+    assert_eq!(got.5, b"5");
+}
