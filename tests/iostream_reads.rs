@@ -540,7 +540,7 @@ fn many_mixed_reads() {
             let mut out = Vec::with_capacity(TOTAL);
             while out.len() < TOTAL {
                 let size = (1 + next(&mut s) as usize % 1000).min(TOTAL - out.len());
-                let chunk = if next(&mut s) % 2 == 0 {
+                let chunk = if next(&mut s).is_multiple_of(2) {
                     rs.read_bytes(size, false).await?
                 } else {
                     rs.read_into(vec![0; size], false).await?
