@@ -198,12 +198,13 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
         if coroutine_replies != expected() {
             return Err("the coroutine half got wrong replies".into());
         }
-        // Concurrent: far less than the ten delays of one-at-a-time.
+        // Concurrent: less than the ten delays of one-at-a-time (with room
+        // for a loaded machine).
         for (half, took) in [
             ("callbacks", callbacks_took),
             ("coroutines", coroutines_took),
         ] {
-            if took >= delay * 5 {
+            if took >= delay * 8 {
                 return Err(format!("{half} took {took:?}: not concurrent").into());
             }
         }

@@ -160,3 +160,58 @@ fn a_hang_up_after_shutdown_write_loses_no_data() {
     peer.join().unwrap();
     assert_eq!(got, N);
 }
+
+/// A line server answering a client that sends many lines and then
+/// half-closes: every line is answered, although the EOF was seen long
+/// before the last line was read (the stream closes only once everything
+/// the peer sent was read and every answer flushed).
+#[test]
+fn every_buffered_line_is_answered_after_the_peer_half_closed() {
+    let _l = fresh_loop();
+    let (s, peer) = stream_and_peer();
+    const LINES: usize = 200;
+    let line = {
+        let mut l = vec![b'x'; 10 * 1024 - 1];
+        l.push(b'\n');
+        l
+    };
+    let expected = LINES * line.len();
+    let client = std::thread::spawn(move || {
+        let mut peer = peer;
+        let mut sending = peer.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            for _ in 0..LINES {
+                sending.write_all(&line).unwrap();
+            }
+            sending.shutdown(Shutdown::Write).unwrap();
+        });
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // A slow reader: the server's answers often wait for room.
+        let mut total = 0;
+        let mut buf = [0u8; 4096];
+        loop {
+            match peer.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+            if total % (16 * 1024) < 4096 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        writer.join().unwrap();
+        total
+    });
+    run(move || {
+        coroutine(async move {
+            // Let the whole request and the EOF arrive first.
+            sleep(Duration::from_millis(100)).await;
+            while let Ok(line) = s.read_until(b"\n", None).await {
+                s.write(line).await?;
+            }
+            Ok(())
+        })
+    })
+    .unwrap();
+    assert_eq!(client.join().unwrap(), expected);
+}

@@ -156,3 +156,16 @@ fn a_closed_stream_with_a_failed_read_is_released() {
     assert_eq!(l.metrics().handlers_registered, before);
     assert!(peer_sees_eof(&mut peer));
 }
+
+/// Closing the loop lets go of streams kept alive by their pending reads:
+/// the fd is closed, nothing leaks.
+#[test]
+fn closing_the_loop_releases_streams_with_pending_reads() {
+    let l = fresh_loop();
+    let (s, mut peer) = stream_and_peer();
+    let reading = s.read_until(b"\n", None);
+    drop(s);
+    drop(reading);
+    l.close(false).unwrap();
+    assert!(peer_sees_eof(&mut peer), "the stream's fd was closed");
+}

@@ -212,9 +212,12 @@ impl IOStream {
             }),
             keepalive: RefCell::new(None),
         });
-        let weak: Weak<Inner> = Rc::downgrade(&inner);
+        // The handler holds the stream weakly, and a guard that lets go of
+        // its keep-alive when the loop drops the handler (a closed loop),
+        // so a stream waiting on a closed loop is not kept for ever.
+        let guard = ReleaseOnDrop(Rc::downgrade(&inner));
         let handler = move |_fd, events| {
-            if let Some(inner) = weak.upgrade() {
+            if let Some(inner) = guard.0.upgrade() {
                 inner.handle_events(events);
                 inner.update_keepalive();
             }
@@ -951,6 +954,22 @@ impl Inner {
                     log::warn!(target: "tornado.general", "cannot update events of fd {}: {e}", self.fd)
                 }
             }
+        }
+    }
+}
+
+/// Owned by the loop's handler for a stream: when the loop drops the
+/// handler, the stream's keep-alive goes too. (When the stream itself
+/// unregisters, its caller holds a handle, so this is never the last one
+/// while the stream's state is borrowed.)
+struct ReleaseOnDrop(Weak<Inner>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            let held = inner.keepalive.borrow_mut().take();
+            drop(inner);
+            drop(held);
         }
     }
 }
