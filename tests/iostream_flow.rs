@@ -47,7 +47,8 @@ fn small_reads_from_a_large_backlog_with_a_small_buffer() {
     for i in 0..100u8 {
         data.extend(std::iter::repeat_n(i, KIB));
     }
-    b.write_all(&data).unwrap();
+    // From a thread: the kernel may not hold it all before we read.
+    let writer = std::thread::spawn(move || b.write_all(&data).map(|_| b));
     let got = run(move || {
         coroutine(async move {
             let mut most = 0;
@@ -61,6 +62,7 @@ fn small_reads_from_a_large_backlog_with_a_small_buffer() {
     })
     .unwrap();
     assert!(got <= 10 * KIB, "buffered at most the limit ({got})");
+    writer.join().unwrap().unwrap();
 }
 
 /// The same with `read_until`: 100 lines of 1 KiB.
@@ -71,7 +73,8 @@ fn small_read_untils_from_a_large_backlog_with_a_small_buffer() {
     let s = IOStream::with_options(a, small_buffer(10 * KIB)).unwrap();
     let mut line = vec![b'a'; KIB - 1];
     line.push(b'\n');
-    b.write_all(&line.repeat(100)).unwrap();
+    let data = line.repeat(100);
+    let writer = std::thread::spawn(move || b.write_all(&data).map(|_| b));
     let n = run(move || {
         coroutine(async move {
             for _ in 0..100 {
@@ -84,6 +87,7 @@ fn small_read_untils_from_a_large_backlog_with_a_small_buffer() {
     })
     .unwrap();
     assert_eq!(n, 100);
+    writer.join().unwrap().unwrap();
 }
 
 /// A read that needs more than the buffer may hold still fails, typed.
