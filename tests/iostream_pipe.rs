@@ -159,3 +159,25 @@ fn a_write_after_the_reader_left_fails_and_closes() {
     .unwrap();
     assert!(closed, "{e}");
 }
+
+/// `shutdown_write` on a pipe's write end closes it after the queued data
+/// (the reader's EOF); on a read end it is refused.
+#[test]
+fn shutdown_write_on_a_pipe_ends_the_reader() {
+    let _l = fresh_loop();
+    let (r, w) = std::io::pipe().unwrap();
+    let got = run(move || {
+        coroutine(async move {
+            let (r, w) = (IOStream::new(r)?, IOStream::new(w)?);
+            assert!(r.shutdown_write().exception().is_some());
+            w.write(vec![3u8; 200_000]);
+            let shut = w.shutdown_write();
+            let all = r.read_until_close().await?;
+            shut.await?;
+            assert!(w.closed());
+            Ok(all.len())
+        })
+    })
+    .unwrap();
+    assert_eq!(got, 200_000);
+}

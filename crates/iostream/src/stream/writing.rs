@@ -79,9 +79,16 @@ impl IOStream {
     /// (a TCP FIN; TLS sends its close_notify first), keeping the reading
     /// half open: the peer sees EOF and can still answer. Resolves when the
     /// FIN is sent; later writes fail. Once both halves are done (this, and
-    /// the peer's EOF) the stream closes.
+    /// the peer's EOF) the stream closes; a pipe's write end, which has no
+    /// reading half, closes at once (its close is the reader's EOF).
     pub fn shutdown_write(&self) -> Future<()> {
         let inner = &*self.inner;
+        if !inner.writes {
+            return Future::failed(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this stream cannot be written (a pipe's read end)",
+            ));
+        }
         let mut s = inner.state.borrow_mut();
         if s.closed {
             return Future::failed(closed_error(&s));
@@ -169,7 +176,9 @@ impl Inner {
             let (_, f) = s.write_futures.pop_front().expect("peeked");
             let _ = f.set_result(());
         }
-        let done = s.close_after_flush || (s.write_shut && s.eof_handled);
+        // Both halves done: the peer's EOF was seen, or the transport has
+        // no reading half (a pipe's write end: its FIN is the close).
+        let done = s.close_after_flush || (s.write_shut && (s.eof_handled || !self.reads));
         if done && s.write_buffer.is_empty() && flushed {
             self.close_with(s, None);
         }
