@@ -68,3 +68,29 @@ fn examples_refuse_unknown_arguments() {
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
 }
+
+#[allow(dead_code)]
+#[path = "../examples/slow_server_clients.rs"]
+mod slow_server_clients;
+
+/// Both halves: callbacks (streams kept alive by their pending reads only)
+/// and coroutines.
+#[test]
+fn slow_server_clients_self_test() {
+    let _l = common::fresh_loop();
+    slow_server_clients::run(args(&["--self-test", "--delay-ms", "100"])).unwrap();
+    assert!(slow_server_clients::run(args(&["--bogus"])).is_err());
+}
+
+#[allow(dead_code)]
+#[path = "../examples/proxy.rs"]
+mod proxy;
+
+/// A client that sends 5 MB through the proxy to an echo upstream, then
+/// half-closes, gets all 5 MB back and then the close.
+#[test]
+fn proxy_self_test_half_close() {
+    let _l = common::fresh_loop();
+    proxy::run(args(&["--self-test"])).unwrap();
+    assert!(proxy::run(args(&["--upstream", "nocolon"])).is_err());
+}

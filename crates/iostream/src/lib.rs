@@ -34,6 +34,7 @@ mod connect;
 mod error;
 mod read;
 mod stream;
+mod sys;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod transport;

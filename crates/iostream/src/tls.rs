@@ -202,6 +202,14 @@ unsafe impl Transport for TlsTransport {
         self.inner.set_nodelay(nodelay)
     }
 
+    fn can_read(&self) -> bool {
+        self.inner.can_read()
+    }
+
+    fn can_write(&self) -> bool {
+        self.inner.can_write()
+    }
+
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.take_error()
     }

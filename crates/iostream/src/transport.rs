@@ -7,6 +7,8 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
+use crate::sys::syscall;
+
 /// A non-blocking byte transport under an [`IOStream`](crate::IOStream).
 ///
 /// Reads and writes return `WouldBlock` when the fd is not ready; the stream
@@ -28,6 +30,18 @@ pub unsafe trait Transport: 'static {
 
     /// Writes some of `bufs`, in order.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+
+    /// False for a transport that can only be written (a pipe's write
+    /// end): the stream then never reads it, not even to notice a close.
+    fn can_read(&self) -> bool {
+        true
+    }
+
+    /// False for a transport that can only be read (a pipe's read end):
+    /// writes to the stream fail without touching the transport.
+    fn can_write(&self) -> bool {
+        true
+    }
 
     /// True if the transport holds output not yet handed to the kernel.
     fn pending_output(&self) -> bool {
@@ -63,14 +77,6 @@ pub unsafe trait Transport: 'static {
     }
 }
 
-fn cvt(res: isize) -> io::Result<usize> {
-    if res < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(res as usize)
-    }
-}
-
 /// `send` flags: never raise SIGPIPE on a peer that went away; the write
 /// fails with `EPIPE` instead.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -84,18 +90,19 @@ const MAX_IOV: usize = 64;
 pub(crate) fn read_fd(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
     // SAFETY: the kernel writes at most `len` bytes into `buf`, which is
     // valid for writes of that length; uninitialised memory is fine for read(2).
-    cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+    syscall!(read(fd, buf.as_mut_ptr().cast(), buf.len())).map(|n| n as usize)
 }
 
 pub(crate) fn write_fd(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     let n = bufs.len().min(MAX_IOV);
-    // SAFETY: IoSlice is ABI-compatible with iovec; the slices outlive the call.
-    cvt(unsafe { libc::writev(fd, bufs.as_ptr().cast(), n as libc::c_int) })
+    // SAFETY: IoSlice is ABI-compatible with iovec; the slices outlive the
+    // call and `n` does not exceed their count.
+    syscall!(writev(fd, bufs.as_ptr().cast(), n as libc::c_int)).map(|n| n as usize)
 }
 
 fn recv_socket(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-    // SAFETY: as in `read_fd`.
-    cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
+    // SAFETY: as in `read_fd`: `buf` is valid for `len` bytes of writes.
+    syscall!(recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0)).map(|n| n as usize)
 }
 
 fn send_socket(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -103,37 +110,31 @@ fn send_socket(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
     msg.msg_iovlen = bufs.len().min(MAX_IOV) as _;
-    // SAFETY: `msg` points at `bufs`, valid iovecs that outlive the call.
-    cvt(unsafe { libc::sendmsg(fd, &msg, SEND_FLAGS) })
+    // SAFETY: `msg` points at `bufs`, valid iovecs that outlive the call,
+    // and counts no more of them than there are.
+    syscall!(sendmsg(fd, &msg, SEND_FLAGS)).map(|n| n as usize)
 }
 
 fn socket_error(fd: RawFd) -> io::Result<Option<io::Error>> {
     let mut err: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `err` and `len` are valid out-parameters of the right size.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(getsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_ERROR,
+        (&mut err as *mut libc::c_int).cast(),
+        &mut len,
+    ))?;
     Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
 }
-
-// SAFETY (for each impl below): `read_uninit` returns what read(2)/recv(2)
-// returned, which never exceeds the length passed and counts the bytes the
-// kernel wrote.
 
 /// The `Transport` of a stream socket: `recv`, `sendmsg` without SIGPIPE,
 /// `SO_ERROR`; `$extra` adds what only some sockets have.
 macro_rules! socket_transport {
     ($t:ty $(, $extra:item)*) => {
+        // SAFETY: `read_uninit` returns what recv(2) returned, which never
+        // exceeds the length passed and counts the bytes the kernel wrote.
         unsafe impl Transport for $t {
             fn fd(&self) -> RawFd {
                 self.as_raw_fd()
@@ -164,6 +165,8 @@ socket_transport!(
 socket_transport!(UnixStream);
 
 /// The reading end of a pipe (Tornado's `PipeIOStream` over a read fd).
+// SAFETY: `read_uninit` returns what read(2) returned, which never exceeds
+// the length passed and counts the bytes the kernel wrote.
 unsafe impl Transport for io::PipeReader {
     fn fd(&self) -> RawFd {
         self.as_raw_fd()
@@ -177,12 +180,16 @@ unsafe impl Transport for io::PipeReader {
             "cannot write to a pipe's read end",
         ))
     }
+    fn can_write(&self) -> bool {
+        false
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 /// The writing end of a pipe.
+// SAFETY: `read_uninit` never reads and reports no bytes (an error).
 unsafe impl Transport for io::PipeWriter {
     fn fd(&self) -> RawFd {
         self.as_raw_fd()
@@ -192,6 +199,9 @@ unsafe impl Transport for io::PipeWriter {
             io::ErrorKind::Unsupported,
             "cannot read from a pipe's write end",
         ))
+    }
+    fn can_read(&self) -> bool {
+        false
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         write_fd(self.as_raw_fd(), bufs)
@@ -203,16 +213,11 @@ unsafe impl Transport for io::PipeWriter {
 
 /// Puts `fd` in non-blocking mode, as every stream needs.
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL on an fd the caller owns.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // SAFETY: F_GETFL reads the flags of an fd the caller owns.
+    let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
     if flags & libc::O_NONBLOCK == 0 {
-        // SAFETY: as above.
-        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // SAFETY: F_SETFL with the fd's own flags plus O_NONBLOCK.
+        syscall!(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
     }
     Ok(())
 }

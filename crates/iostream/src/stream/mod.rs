@@ -6,9 +6,12 @@
 //! readable or writable (`readable`/`writable`) and only forgets that on
 //! `WouldBlock`. On level-triggered backends it keeps the registered events
 //! equal to what it needs, as Tornado does (`sync_interest`).
+//!
+//! This file holds the stream's state, its events and its close;
+//! `reading.rs` the reads, `writing.rs` the writes and half-close.
 
 use std::cell::RefCell;
-use std::io::{self, IoSlice};
+use std::io;
 use std::os::fd::RawFd;
 use std::rc::{Rc, Weak};
 
@@ -16,17 +19,20 @@ use tornado_concurrent::{Error, Future};
 use tornado_ioloop::{Events, IOLoop, Trigger};
 
 use crate::buffer::{ReadBuffer, WriteBuffer};
-use crate::error::{
-    AlreadyReadingError, StreamBufferFullError, StreamClosedError, UnsatisfiableReadError,
-};
-use crate::read::{Found, ReadKind};
+use crate::error::StreamClosedError;
+use crate::read::ReadKind;
 use crate::transport::{Transport, set_nonblocking};
+
+mod reading;
+mod writing;
 
 /// Limits of a stream; Tornado's defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions {
-    /// Most bytes buffered for reading; reading past it closes the stream
-    /// with a `StreamBufferFullError` (default 100 MiB).
+    /// Most bytes buffered for reading (default 100 MiB). The stream never
+    /// reads beyond it: what does not fit waits in the kernel until reads
+    /// consume the buffer. A read that needs more than this many bytes
+    /// buffered at once closes the stream with a `StreamBufferFullError`.
     pub max_buffer_size: usize,
     /// Most bytes queued for writing; a write past it fails with
     /// `StreamBufferFullError` (default: unlimited).
@@ -80,6 +86,13 @@ pub(crate) struct State {
     /// Close once the write buffer is flushed (set by that close when
     /// writes were still queued: a half-closed peer gets its data).
     close_after_flush: bool,
+    /// Stay open for writing after the peer's EOF, until closed
+    /// (`set_keep_open_after_eof`): TCP half-close.
+    keep_open_after_eof: bool,
+    /// `shutdown_write` was called: send FIN once the buffer is flushed.
+    shut_write_after_flush: bool,
+    /// FIN was sent: nothing more can be written.
+    write_shut: bool,
     closed: bool,
     /// Why the stream closed, if it was an error.
     error: Option<Error>,
@@ -99,7 +112,16 @@ pub(crate) struct Inner {
     pub(crate) fd: RawFd,
     /// Edge-triggered registration: no interest updates needed.
     edge: bool,
+    /// The transport can be read (false for a pipe's write end, which
+    /// must never be read) and written (false for a pipe's read end).
+    reads: bool,
+    writes: bool,
     pub(crate) state: RefCell<State>,
+    /// This stream, strongly, while a read or write is pending: as in
+    /// Tornado, a pending operation keeps its stream alive after the last
+    /// user handle is dropped (callback-style code holds only the future).
+    /// Released, outside any borrow of `state`, once nothing is pending.
+    keepalive: RefCell<Option<Rc<Inner>>>,
 }
 
 /// A buffered, non-blocking stream: Tornado's `IOStream`.
@@ -158,6 +180,7 @@ impl IOStream {
         connecting: Option<Future<()>>,
     ) -> io::Result<IOStream> {
         let fd = transport.fd();
+        let (reads, writes) = (transport.can_read(), transport.can_write());
         set_nonblocking(fd)?;
         let ioloop = IOLoop::current();
         let edge = ioloop.trigger() == Trigger::Edge;
@@ -166,6 +189,8 @@ impl IOStream {
             ioloop: ioloop.clone(),
             fd,
             edge,
+            reads,
+            writes,
             state: RefCell::new(State {
                 transport: Some(transport),
                 read_buffer: ReadBuffer::default(),
@@ -179,6 +204,9 @@ impl IOStream {
                 eof: false,
                 eof_handled: false,
                 close_after_flush: false,
+                keep_open_after_eof: false,
+                shut_write_after_flush: false,
+                write_shut: false,
                 closed: false,
                 error: None,
                 close_callback: None,
@@ -186,11 +214,16 @@ impl IOStream {
                 chunk: MIN_CHUNK.min(options.read_chunk_size).max(1),
                 interest: Events::NONE,
             }),
+            keepalive: RefCell::new(None),
         });
-        let weak: Weak<Inner> = Rc::downgrade(&inner);
+        // The handler holds the stream weakly, and a guard that lets go of
+        // its keep-alive when the loop drops the handler (a closed loop),
+        // so a stream waiting on a closed loop is not kept for ever.
+        let guard = ReleaseOnDrop(Rc::downgrade(&inner));
         let handler = move |_fd, events| {
-            if let Some(inner) = weak.upgrade() {
+            if let Some(inner) = guard.0.upgrade() {
                 inner.handle_events(events);
+                inner.update_keepalive();
             }
         };
         let registered = if edge {
@@ -213,134 +246,6 @@ impl IOStream {
         &self.inner.ioloop
     }
 
-    // ----- reads (Tornado's read_* methods) -----------------------------
-
-    /// Reads `n` bytes; with `partial`, resolves as soon as any bytes (at
-    /// most `n`) are there.
-    pub fn read_bytes(&self, n: usize, partial: bool) -> Future<Vec<u8>> {
-        self.start_read(ReadKind::Bytes { n, partial })
-    }
-
-    /// Reads up to and including `delimiter`. More than `max_bytes` without
-    /// it is an `UnsatisfiableReadError`, and the stream is closed.
-    pub fn read_until(&self, delimiter: &[u8], max_bytes: Option<usize>) -> Future<Vec<u8>> {
-        if delimiter.is_empty() {
-            return Future::failed(UnsatisfiableReadError("empty delimiter".into()));
-        }
-        self.start_read(ReadKind::until(delimiter, max_bytes, true))
-    }
-
-    /// As `read_until`, except that more than `max_bytes` without the
-    /// delimiter fails only this read: the stream stays open, its buffer
-    /// intact, so the caller can still answer (an HTTP server's 431).
-    pub fn read_until_limited(&self, delimiter: &[u8], max_bytes: usize) -> Future<Vec<u8>> {
-        if delimiter.is_empty() {
-            return Future::failed(UnsatisfiableReadError("empty delimiter".into()));
-        }
-        self.start_read(ReadKind::until(delimiter, Some(max_bytes), false))
-    }
-
-    /// Reads up to and including the first match of `regex`.
-    pub fn read_until_regex(
-        &self,
-        regex: &regex::bytes::Regex,
-        max_bytes: Option<usize>,
-    ) -> Future<Vec<u8>> {
-        self.start_read(ReadKind::Regex {
-            regex: regex.clone(),
-            max_bytes,
-        })
-    }
-
-    /// Reads everything until the peer closes.
-    pub fn read_until_close(&self) -> Future<Vec<u8>> {
-        self.start_read(ReadKind::UntilClose)
-    }
-
-    /// Fills `buf` (all of it, or with `partial` at least one byte) and
-    /// resolves with it, truncated to the bytes read. Lets a caller reuse
-    /// one allocation across reads.
-    pub fn read_into(&self, buf: Vec<u8>, partial: bool) -> Future<Vec<u8>> {
-        self.start_read(ReadKind::Into { buf, partial })
-    }
-
-    /// Tornado's `_start_read` + `_try_inline_read`: complete from the buffer
-    /// if possible, else from the transport if it has data, else wait.
-    fn start_read(&self, kind: ReadKind) -> Future<Vec<u8>> {
-        let inner = &*self.inner;
-        let mut s = inner.state.borrow_mut();
-        if s.read.is_some() {
-            return Future::failed(AlreadyReadingError);
-        }
-        let future = Future::new();
-        s.read = Some(PendingRead {
-            kind,
-            future: future.clone(),
-        });
-        if inner.finish_read_if_ready(&mut s) {
-            return future;
-        }
-        if s.closed || s.eof {
-            let err = closed_error(&s);
-            s.read = None;
-            return Future::failed(err);
-        }
-        inner.handle_read(&mut s);
-        inner.sync_interest(&mut s);
-        future
-    }
-
-    // ----- writes -------------------------------------------------------
-
-    /// Writes `data`; the future is done once all of it was handed to the
-    /// kernel. Writes are sent in order. Past `max_write_buffer_size`
-    /// queued bytes, the write fails with `StreamBufferFullError`.
-    pub fn write(&self, data: impl Into<Vec<u8>>) -> Future<()> {
-        let data = data.into();
-        let inner = &*self.inner;
-        let mut s = inner.state.borrow_mut();
-        if s.closed {
-            return Future::failed(closed_error(&s));
-        }
-        if let Some(max) = s.options.max_write_buffer_size {
-            if s.write_buffer.len() + data.len() > max {
-                return Future::failed(StreamBufferFullError("write"));
-            }
-        }
-        let direct = s.write_buffer.is_empty()
-            && s.writable
-            && s.connecting.is_none()
-            && s.handshake.is_none()
-            && !s.transport.as_ref().is_some_and(|t| t.pending_output());
-        if direct {
-            // Fast path: straight from the caller's buffer, no queueing.
-            let t = s.transport.as_mut().expect("open stream has a transport");
-            match t.write_vectored(&[IoSlice::new(&data)]) {
-                Ok(n) if n == data.len() && !t.pending_output() => {
-                    s.write_buffer.count_direct(n);
-                    return Future::resolved(());
-                }
-                Ok(n) => s.write_buffer.push_partial(data, n),
-                Err(e) if would_block(&e) => {
-                    s.writable = false;
-                    s.write_buffer.push(data);
-                }
-                Err(e) => {
-                    inner.close_with(&mut s, Some(e.into()));
-                    return Future::failed(closed_error(&s));
-                }
-            }
-        } else {
-            s.write_buffer.push(data);
-        }
-        let future = Future::new();
-        let mark = s.write_buffer.queued();
-        s.write_futures.push_back((mark, future.clone()));
-        inner.handle_write(&mut s);
-        inner.sync_interest(&mut s);
-        future
-    }
-
     // ----- state --------------------------------------------------------
 
     /// Closes the stream: pending reads and writes fail with
@@ -348,8 +253,8 @@ impl IOStream {
     /// data instead), and the close callback is scheduled.
     pub fn close(&self) {
         let inner = &*self.inner;
-        let mut s = inner.state.borrow_mut();
-        inner.close_with(&mut s, None);
+        inner.close_with(&mut inner.state.borrow_mut(), None);
+        self.inner.update_keepalive();
     }
 
     /// True once closed.
@@ -416,6 +321,8 @@ impl IOStream {
         if let Err(e) = inner.ioloop.remove_handler(inner.fd) {
             log::debug!(target: "tornado.general", "detaching fd {}: {e}", inner.fd);
         }
+        drop(s);
+        self.inner.update_keepalive();
         Ok((transport, options))
     }
 
@@ -431,6 +338,29 @@ impl IOStream {
 }
 
 impl Inner {
+    /// Holds this stream alive while a read or write is pending, and lets it
+    /// go once none is. Called by a holder of a strong handle (`self: &Rc`)
+    /// and with `state` not borrowed, so releasing the keep-alive handle is
+    /// never the last drop while the state is in use: the last drop happens
+    /// later, when the caller's handle goes, and closes the stream.
+    fn update_keepalive(self: &Rc<Self>) {
+        let pending = {
+            let s = self.state.borrow();
+            !s.closed && (s.read.is_some() || !s.write_futures.is_empty())
+        };
+        let mut keepalive = self.keepalive.borrow_mut();
+        let released = if pending {
+            if keepalive.is_none() {
+                *keepalive = Some(self.clone());
+            }
+            None
+        } else {
+            keepalive.take()
+        };
+        drop(keepalive);
+        drop(released);
+    }
+
     /// Tornado's `_handle_events`: the loop's handler for this fd.
     fn handle_events(&self, events: Events) {
         let mut s = self.state.borrow_mut();
@@ -452,209 +382,36 @@ impl Inner {
         if s.handshake.is_some() {
             self.do_handshake(&mut s);
         }
-        if s.readable && s.handshake.is_none() && (s.read.is_some() || s.read_buffer.is_empty()) {
-            self.handle_read(&mut s);
+        if self.reads
+            && s.readable
+            && s.handshake.is_none()
+            && (s.read.is_some() || s.read_buffer.is_empty())
+        {
+            self.handle_read(&mut s, false);
         }
         if s.writable && !s.closed {
             self.handle_write(&mut s);
         }
         if events.contains(Events::ERROR) && !s.closed {
+            // A pending socket error closes the stream. Without one, the
+            // event is a hang-up (both directions shut: the peer closed
+            // after our FIN), not an error: data may still wait in the
+            // kernel, and the reads above drain it up to the EOF. Only a
+            // write-only end (a pipe whose reader is gone) has nothing
+            // left to do.
             let err = match s.transport.as_ref().map(|t| t.take_error()) {
-                Some(Ok(Some(e))) => e,
-                _ => io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "error reported on the socket",
-                ),
+                Some(Ok(Some(e))) | Some(Err(e)) => Some(e),
+                _ if !self.reads => Some(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the other end of the pipe is closed",
+                )),
+                _ => None,
             };
-            self.close_with(&mut s, Some(err.into()));
+            if let Some(err) = err {
+                self.close_with(&mut s, Some(err.into()));
+            }
         }
         self.sync_interest(&mut s);
-    }
-
-    /// Tornado's `_handle_read`: reads what the pending read needs (or, with
-    /// none pending, one chunk, to notice a close), then completes it.
-    fn handle_read(&self, s: &mut State) {
-        if let Err(e) = self.read_to_buffer_loop(s) {
-            if e.is::<UnsatisfiableReadError>() {
-                // The read itself gets the real error; later ones "closed".
-                let read = s.read.take();
-                let closes = read.as_ref().is_none_or(|r| r.kind.closes_on_limit());
-                if let Some(read) = read {
-                    let _ = read.future.set_exception(e.clone());
-                }
-                if !closes {
-                    return;
-                }
-            } else {
-                log::debug!(target: "tornado.general", "error on read: {e}");
-            }
-            self.close_with(s, Some(e));
-            return;
-        }
-        self.finish_read_if_ready(s);
-        if s.eof && !s.closed {
-            self.read_side_closed(s);
-        }
-    }
-
-    /// The peer sent EOF. Reads that the buffer cannot satisfy fail now, but
-    /// the stream stays open for writing until the code holding it has had
-    /// an iteration to answer: a half-closed peer still gets its replies.
-    /// Then it closes, after flushing what was written.
-    fn read_side_closed(&self, s: &mut State) {
-        if let Some(read) = s.read.take() {
-            let _ = read.future.set_exception(StreamClosedError {
-                real_error: s.error.clone(),
-            });
-        }
-        if s.eof_handled {
-            return;
-        }
-        s.eof_handled = true;
-        let me = self.me.clone();
-        self.ioloop.add_callback(move || {
-            if let Some(inner) = me.upgrade() {
-                let mut s = inner.state.borrow_mut();
-                let flushed = s.write_buffer.is_empty()
-                    && !s.transport.as_ref().is_some_and(|t| t.pending_output());
-                if flushed {
-                    inner.close_with(&mut s, None);
-                } else {
-                    s.close_after_flush = true;
-                }
-            }
-        });
-    }
-
-    /// Tornado's `_read_to_buffer_loop`.
-    fn read_to_buffer_loop(&self, s: &mut State) -> Result<(), Error> {
-        let target = match &s.read {
-            Some(r) => r.kind.target_bytes(),
-            None => Some(0),
-        };
-        let mut next_find = 0;
-        while s.readable && !s.eof {
-            let chunk = s.chunk;
-            let State {
-                transport,
-                read_buffer,
-                ..
-            } = &mut *s;
-            let Some(t) = transport.as_mut() else { break };
-            match read_buffer.read_from(&mut **t, chunk) {
-                Ok(0) => s.eof = true,
-                Ok(n) => {
-                    s.chunk = (n * 2).clamp(
-                        MIN_CHUNK.min(s.options.read_chunk_size),
-                        s.options.read_chunk_size,
-                    );
-                    if s.read_buffer.len() > s.options.max_buffer_size {
-                        log::error!(target: "tornado.general", "Reached maximum read buffer size");
-                        return Err(StreamBufferFullError("read").into());
-                    }
-                }
-                Err(e) if would_block(&e) => s.readable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_reset(&e) && s.read.is_none() => {
-                    // A reset while nobody reads is a close, not an error
-                    // worth the logs (Tornado treats ECONNRESET alike).
-                    s.error = Some(e.into());
-                    s.eof = true;
-                }
-                Err(e) => return Err(e.into()),
-            }
-            let len = s.read_buffer.len();
-            if target.is_some_and(|t| len >= t) {
-                break;
-            }
-            // Looking for the end on every read is costly for big reads;
-            // do it on the first read and whenever the buffer has doubled.
-            if len >= next_find {
-                let Some(read) = s.read.as_mut() else { break };
-                match read.kind.find(s.read_buffer.bytes(), s.eof) {
-                    Found::Ready(_) => break,
-                    Found::Unsatisfiable(msg) => return Err(UnsatisfiableReadError(msg).into()),
-                    Found::NotYet => next_find = len * 2,
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Tornado's `_find_read_pos` + `_read_from_buffer`: completes the
-    /// pending read from the buffer if it can. Returns true if it did (or
-    /// failed it as unsatisfiable).
-    fn finish_read_if_ready(&self, s: &mut State) -> bool {
-        let Some(read) = s.read.as_mut() else {
-            return false;
-        };
-        let eof = s.eof || s.closed;
-        match read.kind.find(s.read_buffer.bytes(), eof) {
-            Found::NotYet => false,
-            Found::Ready(n) => {
-                let read = s.read.take().expect("checked above");
-                let data = match read.kind {
-                    ReadKind::Into { mut buf, .. } => {
-                        s.read_buffer.take_into(&mut buf[..n]);
-                        buf.truncate(n);
-                        buf
-                    }
-                    _ => s.read_buffer.take(n),
-                };
-                let _ = read.future.set_result(data);
-                true
-            }
-            Found::Unsatisfiable(msg) => {
-                let err: Error = UnsatisfiableReadError(msg).into();
-                let read = s.read.take().expect("checked above");
-                let closes = read.kind.closes_on_limit();
-                let _ = read.future.set_exception(err.clone());
-                if closes {
-                    self.close_with(s, Some(err));
-                }
-                true
-            }
-        }
-    }
-
-    /// Tornado's `_handle_write`: flushes the write buffer and resolves the
-    /// write futures it covered.
-    fn handle_write(&self, s: &mut State) {
-        if s.connecting.is_some() || s.handshake.is_some() {
-            return;
-        }
-        let Some(t) = s.transport.as_mut() else {
-            return;
-        };
-        let mut result = s.write_buffer.write_to(&mut **t);
-        if let Ok(true) = result {
-            if t.pending_output() {
-                result = match t.flush() {
-                    Ok(()) => Ok(true),
-                    Err(e) if would_block(&e) => Ok(false),
-                    Err(e) => Err(e),
-                };
-            }
-        }
-        match result {
-            Ok(all) => s.writable = all,
-            Err(e) => {
-                self.close_with(s, Some(e.into()));
-                return;
-            }
-        }
-        let written = s.write_buffer.written();
-        let flushed = !s.transport.as_ref().is_some_and(|t| t.pending_output());
-        while let Some((mark, _)) = s.write_futures.front() {
-            if *mark > written || !flushed {
-                break;
-            }
-            let (_, f) = s.write_futures.pop_front().expect("peeked");
-            let _ = f.set_result(());
-        }
-        if s.close_after_flush && s.write_buffer.is_empty() && flushed {
-            self.close_with(s, None);
-        }
     }
 
     /// A non-blocking connect finished (or failed).
@@ -748,7 +505,7 @@ impl Inner {
         } else {
             // Watching for READ while idle with an empty buffer notices the
             // peer closing; with data buffered and no read, stop reading.
-            if s.read.is_some() || (s.read_buffer.is_empty() && !s.eof) {
+            if self.reads && (s.read.is_some() || (s.read_buffer.is_empty() && !s.eof)) {
                 want |= Events::READ;
             }
             if !s.write_buffer.is_empty()
@@ -764,6 +521,22 @@ impl Inner {
                     log::warn!(target: "tornado.general", "cannot update events of fd {}: {e}", self.fd)
                 }
             }
+        }
+    }
+}
+
+/// Owned by the loop's handler for a stream: when the loop drops the
+/// handler, the stream's keep-alive goes too. (When the stream itself
+/// unregisters, its caller holds a handle, so this is never the last one
+/// while the stream's state is borrowed.)
+struct ReleaseOnDrop(Weak<Inner>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            let held = inner.keepalive.borrow_mut().take();
+            drop(inner);
+            drop(held);
         }
     }
 }
