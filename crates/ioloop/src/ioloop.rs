@@ -159,8 +159,14 @@ pub struct IOLoop {
 }
 
 impl IOLoop {
-    /// A new loop on the configured backend (see [`IOLoop::configure`]). It
-    /// becomes the thread's current loop if there is none.
+    /// A new loop on the configured backend (see [`IOLoop::configure`]).
+    ///
+    /// If the thread has no current loop, the new one becomes current until
+    /// it first runs, so that futures and coroutines made before `start`
+    /// land on it; when that `start` (or `run_sync`) returns, the thread is
+    /// left with no current loop, as before (Tornado's
+    /// `IOLoop(make_current=False)`, which is current only while it runs).
+    /// [`make_current`](IOLoop::make_current) keeps it current for good.
     pub fn new() -> Result<IOLoop, Error> {
         Self::with_backend(&backend::configured()?)
     }
@@ -203,7 +209,7 @@ impl IOLoop {
             }),
         };
         if IOLoop::try_current().is_none() {
-            ioloop.make_current();
+            current::make_implicitly_current(&ioloop);
         }
         Ok(ioloop)
     }
