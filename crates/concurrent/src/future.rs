@@ -178,6 +178,12 @@ impl<T: 'static> Future<T> {
         }
     }
 
+    /// The same number for every clone of one future, distinct from that of
+    /// any other live future (its shared state's address).
+    pub fn identity(&self) -> usize {
+        Rc::as_ptr(&self.state) as *const () as usize
+    }
+
     /// How many handles (clones) of this future exist, callbacks' included.
     pub fn handle_count(&self) -> usize {
         Rc::strong_count(&self.state)
