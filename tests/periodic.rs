@@ -114,7 +114,7 @@ fn a_coroutine_callback_never_overlaps_its_previous_run() {
         clock.clone(),
         pc_slot.clone(),
     );
-    let pc = PeriodicCallback::new(
+    let pc = PeriodicCallback::new_coroutine(
         move || {
             assert_eq!(s.get(), f.get(), "a run started before the last ended");
             s.set(s.get() + 1);
@@ -164,7 +164,7 @@ fn a_plain_callback_and_a_ready_future_run_every_period() {
 
     let k = Rc::new(Cell::new(0));
     let j = k.clone();
-    let pc = PeriodicCallback::new(
+    let pc = PeriodicCallback::new_coroutine(
         move || {
             j.set(j.get() + 1);
             if j.get() == 3 {
@@ -187,7 +187,7 @@ fn a_failing_coroutine_is_logged_and_the_schedule_goes_on() {
     let _clock = VirtualClock::install(&l);
     let n = Rc::new(Cell::new(0));
     let m = n.clone();
-    let pc = PeriodicCallback::new(
+    let pc = PeriodicCallback::new_coroutine(
         move || {
             m.set(m.get() + 1);
             if m.get() == 4 {
@@ -220,7 +220,7 @@ fn stopped_while_a_coroutine_runs_no_further_run_happens() {
     let clock = VirtualClock::install(&l);
     let n = Rc::new(Cell::new(0));
     let m = n.clone();
-    let pc = PeriodicCallback::new(
+    let pc = PeriodicCallback::new_coroutine(
         move || {
             m.set(m.get() + 1);
             coroutine(async {

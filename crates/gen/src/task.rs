@@ -13,7 +13,7 @@
 
 use std::cell::RefCell;
 use std::future::Future as StdFuture;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -67,6 +67,9 @@ struct TaskWaker {
     scheduled: AtomicBool,
     /// The owner loop's remote queue, for wakes from other threads.
     remote: Option<Arc<dyn RemoteSchedule>>,
+    /// Where the coroutine was started: what the loop names if resuming it
+    /// blocks (or, for a detached one, fails).
+    location: &'static Location<'static>,
 }
 
 impl Wake for TaskWaker {
@@ -80,10 +83,10 @@ impl Wake for TaskWaker {
         }
         let (key, id) = (self.key, self.id);
         if thread_mark() == self.owner {
-            schedule::schedule_call(resume, key, id);
+            schedule::schedule_call_at(resume, key, id, self.location);
         } else if let Some(remote) = &self.remote {
             if remote
-                .schedule_remote(Box::new(move || resume(key, id)))
+                .schedule_remote(Box::new(move || resume(key, id)), self.location)
                 .is_err()
             {
                 log::debug!(target: "tornado.general", "coroutine woken after its IOLoop closed");
@@ -181,7 +184,11 @@ where
                     let _ = r.set_exception(e);
                 }
                 None if !e.is_cancelled() => {
-                    log::error!(target: "tornado.application", "Exception in spawned coroutine: {e}");
+                    log::error!(
+                        target: "tornado.application",
+                        "Exception in spawned coroutine started at {}: {e}",
+                        self.shared.location
+                    );
                 }
                 None => {}
             },
@@ -191,9 +198,9 @@ where
     }
 }
 
-/// Creates a task for `fut`, resolving `result` (none: detached), and runs
-/// it once now.
-pub(crate) fn start<F, T>(fut: F, result: Option<Future<T>>)
+/// Creates a task for `fut`, resolving `result` (none: detached), started
+/// by the code at `location`, and runs it once now.
+pub(crate) fn start<F, T>(fut: F, result: Option<Future<T>>, location: &'static Location<'static>)
 where
     F: StdFuture<Output = Result<T, Error>> + 'static,
     T: 'static,
@@ -213,6 +220,7 @@ where
         // exactly one resume.
         scheduled: AtomicBool::new(true),
         remote,
+        location,
     });
     if let Some(result) = &result {
         // Cancelled, or its last handle dropped: resume at once so that the

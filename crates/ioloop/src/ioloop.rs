@@ -21,7 +21,7 @@ use crate::events::Events;
 use crate::handlers::{Entry, HandlerTable};
 use crate::metrics::{Counters, Metrics};
 use crate::remote::{Remote, Shared};
-use crate::sys::Waker;
+use crate::sys::{Waker, syscall};
 use crate::timeouts::{Timeout, TimerHeap};
 use crate::{current, watchdog};
 
@@ -290,13 +290,18 @@ impl IOLoop {
     /// [`Error::Closed`] on a closed loop.
     #[track_caller]
     pub fn try_add_callback(&self, callback: impl FnOnce() + 'static) -> Result<(), Error> {
+        self.push_callback(Work::Boxed(Box::new(callback)), Location::caller())
+    }
+
+    /// Queues `work` for the next iteration, on behalf of `location`.
+    fn push_callback(&self, work: Work, location: &'static Location<'static>) -> Result<(), Error> {
         if self.inner.closed.get() {
             return Err(Error::Closed);
         }
-        self.inner.callbacks.borrow_mut().push_back(Queued {
-            work: Work::Boxed(Box::new(callback)),
-            location: Location::caller(),
-        });
+        self.inner
+            .callbacks
+            .borrow_mut()
+            .push_back(Queued { work, location });
         Ok(())
     }
 
@@ -308,13 +313,19 @@ impl IOLoop {
     }
 
     /// Calls `callback` with `future` once it is done, on this loop.
+    #[track_caller]
     pub fn add_future<T: 'static>(
         &self,
         future: &Future<T>,
         callback: impl FnOnce(Future<T>) + 'static,
     ) {
-        let me = self.clone();
-        future.add_done_callback(move |f| me.add_callback(move || callback(f)));
+        let (me, location) = (self.clone(), Location::caller());
+        future.add_done_callback_at(
+            move |f| {
+                let _ = me.push_callback(Work::Boxed(Box::new(move || callback(f))), location);
+            },
+            location,
+        );
     }
 
     // ----- timeouts ---------------------------------------------------
@@ -322,10 +333,20 @@ impl IOLoop {
     /// Runs `callback` at `deadline` (a time of this loop's clock).
     #[track_caller]
     pub fn add_timeout(&self, deadline: Instant, callback: impl FnOnce() + 'static) -> Timeout {
+        self.add_timeout_for(deadline, callback, Location::caller())
+    }
+
+    /// As `add_timeout`, on behalf of the user's code at `location`.
+    pub(crate) fn add_timeout_for(
+        &self,
+        deadline: Instant,
+        callback: impl FnOnce() + 'static,
+        location: &'static Location<'static>,
+    ) -> Timeout {
         self.inner
             .timers
             .borrow_mut()
-            .add(deadline, Box::new(callback), Location::caller())
+            .add(deadline, Box::new(callback), location)
     }
 
     /// Runs `callback` after `delay`.
@@ -533,7 +554,9 @@ impl IOLoop {
             if all_fds {
                 // SAFETY: closing an fd the user handed to the loop and asked
                 // it to close; it is no longer registered anywhere here.
-                unsafe { libc::close(fd) };
+                if let Err(e) = syscall!(close(fd)) {
+                    log::debug!(target: "tornado.general", "closing fd {fd}: {e}");
+                }
             }
         }
         let selector = inner.selector.borrow_mut().take();
@@ -560,23 +583,29 @@ impl IOLoop {
 }
 
 impl Schedule for Inner {
-    fn schedule(&self, callback: Callback) {
+    fn schedule(&self, callback: Callback, location: &'static Location<'static>) {
         if self.closed.get() {
             return;
         }
         self.callbacks.borrow_mut().push_back(Queued {
             work: Work::Boxed(callback),
-            location: Location::caller(),
+            location,
         });
     }
 
-    fn schedule_call(&self, f: fn(usize, u64), a: usize, b: u64) {
+    fn schedule_call(
+        &self,
+        f: fn(usize, u64),
+        a: usize,
+        b: u64,
+        location: &'static Location<'static>,
+    ) {
         if self.closed.get() {
             return;
         }
         self.callbacks.borrow_mut().push_back(Queued {
             work: Work::Call(f, a, b),
-            location: Location::caller(),
+            location,
         });
     }
 

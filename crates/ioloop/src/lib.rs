@@ -47,6 +47,6 @@ pub use error::Error;
 pub use events::Events;
 pub use ioloop::{CallbackKind, CallbackPanic, IOLoop};
 pub use metrics::Metrics;
-pub use periodic::{PeriodicCallback, PeriodicReturn};
+pub use periodic::PeriodicCallback;
 pub use remote::Remote;
 pub use timeouts::Timeout;

@@ -1,7 +1,7 @@
 //! `PeriodicCallback`: a callback or coroutine run every `period`.
 
 use std::cell::RefCell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -9,34 +9,6 @@ use tornado_concurrent::{Future, panic_message};
 
 use crate::ioloop::IOLoop;
 use crate::timeouts::Timeout;
-
-/// What a periodic callback returns: nothing (a plain callback), or a
-/// [`Future`] (a coroutine), whose end the next run waits for.
-pub trait PeriodicReturn {
-    /// Calls `then` once this run is over: at once for `()`, when the future
-    /// is done for a `Future` (whose error, if any, is logged).
-    fn then(self, then: Box<dyn FnOnce()>);
-}
-
-impl PeriodicReturn for () {
-    fn then(self, then: Box<dyn FnOnce()>) {
-        then();
-    }
-}
-
-impl<T: 'static> PeriodicReturn for Future<T> {
-    fn then(self, then: Box<dyn FnOnce()>) {
-        self.add_done_callback(move |f| {
-            match f.exception() {
-                Some(e) if !e.is_cancelled() => {
-                    log::error!(target: "tornado.application", "Exception in PeriodicCallback: {e}")
-                }
-                _ => {}
-            }
-            then();
-        });
-    }
-}
 
 /// The user's callback, adapted: called with what to do when its run ends.
 type Run = Box<dyn FnMut(Box<dyn FnOnce()>)>;
@@ -60,6 +32,8 @@ struct State {
     generation: u64,
     /// xorshift state for the jitter.
     rng: u64,
+    /// Where it was made: named when a run panics, fails or blocks.
+    location: &'static Location<'static>,
 }
 
 /// Calls a function every `period`, on the current loop (Tornado's
@@ -67,9 +41,10 @@ struct State {
 ///
 /// Runs follow a fixed grid (start + n × period): a run that takes longer
 /// than a period makes the loop skip the periods it missed, rather than
-/// bunch them up. The callback may be a coroutine, i.e. return a
-/// [`Future`]: the next run then waits until that future is done (never two
-/// runs at once), and is the first grid point after it.
+/// bunch them up. With [`new_coroutine`](PeriodicCallback::new_coroutine)
+/// the callback returns a [`Future`]: the next run then waits until that
+/// future is done (never two runs at once), and is the first grid point
+/// after it.
 ///
 /// ```
 /// use std::{cell::Cell, rc::Rc, time::Duration};
@@ -98,16 +73,76 @@ pub struct PeriodicCallback {
 }
 
 impl PeriodicCallback {
-    /// A stopped periodic callback. `callback` returns `()`, or a
-    /// [`Future`] to wait for before the next run (a coroutine). A zero
-    /// `period` is raised to 1 ms, as a zero period would spin the loop.
-    pub fn new<R: PeriodicReturn>(
-        mut callback: impl FnMut() -> R + 'static,
+    /// A stopped periodic callback. A zero `period` is raised to 1 ms, as a
+    /// zero period would spin the loop.
+    #[track_caller]
+    pub fn new(mut callback: impl FnMut() + 'static, period: Duration) -> PeriodicCallback {
+        let run: Run = Box::new(move |then| {
+            callback();
+            then();
+        });
+        Self::with_run(run, period, Location::caller())
+    }
+
+    /// A stopped periodic coroutine: `callback` returns a [`Future`] (e.g.
+    /// a `tornado_gen::coroutine`), and the next run waits until that future
+    /// is done, then takes the first point of the grid after it (Tornado 6's
+    /// `PeriodicCallback` given a coroutine). A failed future is logged.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tornado_concurrent::Future;
+    /// use tornado_ioloop::{IOLoop, PeriodicCallback};
+    ///
+    /// let ioloop = IOLoop::new().unwrap();
+    /// let pc = PeriodicCallback::new_coroutine(
+    ///     || {
+    ///         // Say, a coroutine that polls a server.
+    ///         let f = Future::new();
+    ///         let g = f.clone();
+    ///         IOLoop::current().call_later(Duration::from_millis(3), move || {
+    ///             g.set_result(()).unwrap();
+    ///             IOLoop::current().stop();
+    ///         });
+    ///         f
+    ///     },
+    ///     Duration::from_millis(2),
+    /// );
+    /// pc.start();
+    /// ioloop.start().unwrap();
+    /// pc.stop();
+    /// ```
+    #[track_caller]
+    pub fn new_coroutine<T: 'static>(
+        mut callback: impl FnMut() -> Future<T> + 'static,
         period: Duration,
     ) -> PeriodicCallback {
+        let location = Location::caller();
+        let run: Run = Box::new(move |then| {
+            callback().add_done_callback_at(
+                move |f| {
+                    match f.exception() {
+                        Some(e) if !e.is_cancelled() => log::error!(
+                            target: "tornado.application",
+                            "Exception in PeriodicCallback made at {location}: {e}"
+                        ),
+                        _ => {}
+                    }
+                    then();
+                },
+                location,
+            )
+        });
+        Self::with_run(run, period, location)
+    }
+
+    fn with_run(
+        run: Run,
+        period: Duration,
+        location: &'static Location<'static>,
+    ) -> PeriodicCallback {
         let seed = Instant::now().elapsed().subsec_nanos() as u64
-            ^ (&callback as *const _ as *const u8 as u64);
-        let run: Run = Box::new(move |then| callback().then(then));
+            ^ (&*run as *const _ as *const u8 as u64);
         PeriodicCallback {
             state: Rc::new(RefCell::new(State {
                 callback: Some(run),
@@ -118,6 +153,7 @@ impl PeriodicCallback {
                 next: Instant::now(),
                 generation: 0,
                 rng: seed | 1,
+                location,
             })),
         }
     }
@@ -143,7 +179,9 @@ impl PeriodicCallback {
         self.schedule_next();
     }
 
-    /// Stops; a run in progress finishes, no further run happens.
+    /// Stops; a run in progress finishes (a coroutine's future is left
+    /// alone), no further run happens. Started again while a coroutine run
+    /// is still going, the new schedule does not wait for that run.
     pub fn stop(&self) {
         let (ioloop, timeout) = {
             let mut s = self.state.borrow_mut();
@@ -178,7 +216,12 @@ impl PeriodicCallback {
         let me = self.clone();
         let then: Box<dyn FnOnce()> = Box::new(move || me.run_over(generation));
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| callback(then))) {
-            log::error!(target: "tornado.application", "Exception in PeriodicCallback: {}", panic_message(&*p));
+            let location = self.state.borrow().location;
+            log::error!(
+                target: "tornado.application",
+                "Exception in PeriodicCallback made at {location}: {}",
+                panic_message(&*p)
+            );
             self.run_over(generation);
         }
         self.state.borrow_mut().callback = Some(callback);
@@ -215,7 +258,7 @@ impl PeriodicCallback {
         };
         s.next = update_next(s.next, now, step);
         let me = self.clone();
-        let t = ioloop.call_at(s.next, move || me.run());
+        let t = ioloop.add_timeout_for(s.next, move || me.run(), s.location);
         s.timeout = Some(t);
     }
 }

@@ -66,8 +66,12 @@ impl Shared {
 }
 
 impl RemoteSchedule for Shared {
-    fn schedule_remote(&self, callback: SendCallback) -> Result<(), SendCallback> {
-        self.push(callback, Location::caller())
+    fn schedule_remote(
+        &self,
+        callback: SendCallback,
+        location: &'static Location<'static>,
+    ) -> Result<(), SendCallback> {
+        self.push(callback, location)
     }
 }
 
