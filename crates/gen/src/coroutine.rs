@@ -6,7 +6,7 @@ use std::panic::Location;
 
 use tornado_concurrent::{Error, Future};
 
-use crate::task;
+use crate::async_runner;
 
 /// Starts `body` as a coroutine and returns the future of its result
 /// (Tornado's `@gen.coroutine` call). The body runs at once until its first
@@ -44,7 +44,7 @@ where
     F: StdFuture<Output = Result<T, Error>> + 'static,
 {
     let result = Future::new();
-    task::start(body, Some(result.clone()), Location::caller());
+    async_runner::start(body, Some(result.clone()), Location::caller());
     result
 }
 
@@ -59,5 +59,5 @@ where
     F: StdFuture<Output = Result<T, Error>> + 'static,
 {
     // No result future: nobody could hold it. The task logs errors itself.
-    task::start::<F, T>(body, None, Location::caller());
+    async_runner::start::<F, T>(body, None, Location::caller());
 }

@@ -241,7 +241,8 @@ mod tests {
             let d = done_tx.clone();
             pool.execute(Box::new(move || {
                 tx1.send(()).unwrap();
-                d.send(rx2.recv_timeout(Duration::from_secs(2)).is_ok()).unwrap();
+                d.send(rx2.recv_timeout(Duration::from_secs(2)).is_ok())
+                    .unwrap();
             }));
             pool.execute(Box::new(move || {
                 tx2.send(()).unwrap();
