@@ -84,8 +84,8 @@ fn multi_over_finished_and_no_futures() {
     let empty = multi(Vec::<Future<u8>>::new());
     assert!(empty.done(), "an empty list is done at once");
     assert!(empty.take_result().unwrap().is_empty());
-    let err = run(|| multi((Future::resolved(1), Future::<u8>::failed(Error::msg("e")))))
-        .unwrap_err();
+    let err =
+        run(|| multi((Future::resolved(1), Future::<u8>::failed(Error::msg("e"))))).unwrap_err();
     assert_eq!(err.to_string(), "e");
 }
 

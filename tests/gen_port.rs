@@ -203,7 +203,10 @@ fn with_timeout_over_plain_futures() {
         f
     };
     let hour = Duration::from_secs(3600);
-    assert_eq!(run(move || with_timeout(hour, later(Ok("asdf")))).unwrap(), "asdf");
+    assert_eq!(
+        run(move || with_timeout(hour, later(Ok("asdf")))).unwrap(),
+        "asdf"
+    );
     let err = run(move || with_timeout(hour, later(Err(Error::msg("zero"))))).unwrap_err();
     assert_eq!(err.to_string(), "zero");
     assert_eq!(

@@ -76,10 +76,7 @@ fn remote_callbacks_while_the_loop_closes_are_dropped_quietly() {
     }
     owner.join().unwrap();
     assert!(remote.is_closed());
-    assert!(matches!(
-        remote.try_add_callback(|| {}),
-        Err(Error::Closed)
-    ));
+    assert!(matches!(remote.try_add_callback(|| {}), Err(Error::Closed)));
     remote.add_callback(|| unreachable!("a closed loop runs nothing"));
     assert_eq!(ran.load(Ordering::SeqCst), 0, "nothing ran after close");
 }
@@ -211,7 +208,10 @@ fn set_default_executor_is_used_by_run_in_executor() {
     set_default_executor(Arc::new(Counting(ThreadPool::new(2), count.clone())));
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();
-    let result = l.run_sync(move || run_in_executor(move || r.store(true, Ordering::SeqCst)), None);
+    let result = l.run_sync(
+        move || run_in_executor(move || r.store(true, Ordering::SeqCst)),
+        None,
+    );
     set_default_executor(previous);
     result.unwrap();
     assert!(ran.load(Ordering::SeqCst));
@@ -230,7 +230,11 @@ fn spawn_callback_panics_are_logged_and_the_loop_goes_on() {
     let logs = common::logs_containing("spawned-callback-panic-5150");
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].0, "tornado.application");
-    assert!(logs[0].2.contains("ioloop_port.rs"), "names the caller: {}", logs[0].2);
+    assert!(
+        logs[0].2.contains("ioloop_port.rs"),
+        "names the caller: {}",
+        logs[0].2
+    );
 }
 
 #[test]

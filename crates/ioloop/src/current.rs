@@ -52,26 +52,28 @@ impl Saved {
     }
 }
 
-/// Makes `ioloop` current because `new` found no current loop.
-pub(crate) fn make_implicitly_current(ioloop: &IOLoop) {
-    ioloop.make_current();
-    IMPLICIT.with(|i| i.set(true));
-}
-
 /// The global singleton: a handle usable from any thread.
 static INSTANCE: Mutex<Option<Remote>> = Mutex::new(None);
 
-/// Lets futures find (or create) a current loop without depending on this
-/// crate: see `tornado_concurrent::schedule`.
-pub(crate) fn install_fallback() {
-    fn fallback() -> Option<Rc<dyn Schedule>> {
-        let ioloop = IOLoop::try_current().or_else(|| IOLoop::new().ok())?;
-        Some(ioloop.inner.clone())
-    }
-    schedule::set_fallback(fallback);
-}
-
 impl IOLoop {
+    /// Lets futures find (or create) a current loop without depending on
+    /// this crate: see `tornado_concurrent::schedule`. Done for every new
+    /// loop; only the first call has effect.
+    pub(crate) fn install_fallback() {
+        fn fallback() -> Option<Rc<dyn Schedule>> {
+            let ioloop = IOLoop::try_current().or_else(|| IOLoop::new().ok())?;
+            Some(ioloop.inner.clone())
+        }
+        schedule::set_fallback(fallback);
+    }
+
+    /// Makes a new loop current because the thread had none (see
+    /// [`IOLoop::new`]): until it first runs.
+    pub(crate) fn make_implicitly_current(&self) {
+        self.make_current();
+        IMPLICIT.with(|i| i.set(true));
+    }
+
     /// The thread's current loop, created (on the configured backend) if
     /// there is none yet.
     ///

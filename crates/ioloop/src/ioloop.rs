@@ -14,16 +14,17 @@ use std::time::{Duration, Instant};
 use tornado_concurrent::Future;
 use tornado_concurrent::schedule::{RemoteSchedule, Schedule};
 
-use crate::backend::{self, Backend, Selector, Trigger};
+use crate::backend::{self, Backend};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::events::Events;
 use crate::handlers::{Entry, HandlerTable};
 use crate::metrics::{Counters, Metrics};
-use crate::remote::{Remote, Shared};
+use crate::remote::{Remote, RemoteQueued, Shared};
+use crate::selector::{Selector, Trigger};
 use crate::sys::{Waker, syscall};
 use crate::timeouts::{Timeout, TimerHeap};
-use crate::{current, watchdog};
+use crate::watchdog;
 
 /// A callback run on the loop's thread.
 pub(crate) type Callback = tornado_concurrent::schedule::Callback;
@@ -42,12 +43,6 @@ pub(crate) struct Queued {
     pub(crate) work: Work,
     pub(crate) location: &'static Location<'static>,
 }
-
-/// A callback sent from another thread, with where it was added.
-pub(crate) type RemoteQueued = (
-    tornado_concurrent::schedule::SendCallback,
-    &'static Location<'static>,
-);
 
 /// What kind of user code a caught panic came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +173,7 @@ impl IOLoop {
 
     /// A new loop on a selector of the caller's own.
     pub fn with_selector(mut selector: Box<dyn Selector>) -> Result<IOLoop, Error> {
-        current::install_fallback();
+        IOLoop::install_fallback();
         let waker = Waker::new()?;
         let waker_fd = waker.fd();
         selector.register(waker_fd, Events::READ)?;
@@ -209,7 +204,7 @@ impl IOLoop {
             }),
         };
         if IOLoop::try_current().is_none() {
-            current::make_implicitly_current(&ioloop);
+            ioloop.make_implicitly_current();
         }
         Ok(ioloop)
     }
@@ -500,7 +495,7 @@ impl IOLoop {
     /// longer than `threshold` while it is still stuck. `None` turns both off.
     pub fn set_blocking_log_threshold(&self, threshold: Option<Duration>) {
         self.inner.blocking_threshold.set(threshold);
-        watchdog::set_threshold(&self.inner.shared, threshold);
+        watchdog::set_threshold(&self.inner.shared.watch, threshold);
     }
 
     /// Replaces the default handling of panics caught in callbacks (an error
@@ -545,6 +540,7 @@ impl IOLoop {
         }
         inner.shared.closed.store(true, Ordering::Release);
         inner.shared.stop.store(true, Ordering::Release);
+        watchdog::set_threshold(&inner.shared.watch, None);
         let fds = inner.handlers.borrow().fds();
         let mut dropped = Vec::with_capacity(fds.len());
         for fd in fds {

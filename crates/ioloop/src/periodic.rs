@@ -341,9 +341,6 @@ mod tests {
     fn jitter_moves_each_step() {
         let mut units = [0.5, 1.0, 0.0, 0.75].into_iter();
         let step = || jittered(ten(), 0.5, units.next().unwrap());
-        assert_eq!(
-            simulate(&[0.0; 4], step),
-            [1010.0, 1022.5, 1030.0, 1041.25]
-        );
+        assert_eq!(simulate(&[0.0; 4], step), [1010.0, 1022.5, 1030.0, 1041.25]);
     }
 }

@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use tornado_concurrent::{Error as FutureError, Future, panic_message};
 
-use crate::backend::Trigger;
 use crate::current;
 use crate::error::Error;
 use crate::events::Events;
 use crate::ioloop::{CallbackKind, CallbackPanic, IOLoop, Queued, Work};
 use crate::metrics::bump;
+use crate::selector::Trigger;
 use crate::sys::{poll_ready, syscall};
 
 /// Poll at least every this many iterations while callbacks keep coming.
