@@ -314,3 +314,39 @@ fn wait_iterator_hands_out_errors_in_their_turn() {
         ]
     );
 }
+
+#[test]
+fn closing_the_loop_releases_its_suspended_coroutines() {
+    // Tornado's test_gc_infinite_coro / test_gc_infinite_async_await.
+    use tornado::r#gen::live_coroutines;
+    struct Finalizer(Rc<RefCell<Vec<&'static str>>>);
+    impl Drop for Finalizer {
+        fn drop(&mut self) {
+            self.0.borrow_mut().push("finalized");
+        }
+    }
+    let l = fresh_loop();
+    let before = live_coroutines();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let fin = Finalizer(log.clone());
+    let lg = log.clone();
+    let forever: Future<()> = coroutine(async move {
+        let _fin = fin;
+        loop {
+            sleep(Duration::from_millis(1)).await;
+            lg.borrow_mut().push("woke");
+        }
+    });
+    run(|| {
+        coroutine(async {
+            sleep(Duration::from_millis(20)).await;
+            Ok(())
+        })
+    })
+    .unwrap();
+    assert!(log.borrow().len() >= 2, "it ran: {:?}", log.borrow());
+    l.close(false).unwrap();
+    drop(forever);
+    assert_eq!(log.borrow().last(), Some(&"finalized"));
+    assert_eq!(live_coroutines(), before);
+}

@@ -86,6 +86,34 @@ pub fn set_fallback(make_current: Fallback) {
     let _ = FALLBACK.set(make_current);
 }
 
+/// Told, on the loop's thread, that a loop closed: gets the loop's
+/// [`loop_identity`]. Installed by the coroutine runner, which drops the
+/// coroutines still suspended on that loop (nothing can resume them).
+pub type CloseHook = fn(usize);
+
+/// See [`set_close_hook`].
+static CLOSE_HOOK: OnceLock<CloseHook> = OnceLock::new();
+
+/// Installs the hook told about closed loops. Only the first call has
+/// effect.
+pub fn set_close_hook(hook: CloseHook) {
+    let _ = CLOSE_HOOK.set(hook);
+}
+
+/// Tells the close hook, if any, that the loop reached by `remote` closed.
+/// Called by the loop's `close`, on its thread.
+pub fn loop_closed(remote: &Arc<dyn RemoteSchedule>) {
+    if let Some(hook) = CLOSE_HOOK.get() {
+        hook(loop_identity(remote));
+    }
+}
+
+/// A number naming the loop behind `remote` while it exists (the address
+/// of its shared state).
+pub fn loop_identity(remote: &Arc<dyn RemoteSchedule>) -> usize {
+    Arc::as_ptr(remote) as *const () as usize
+}
+
 /// The current scheduler, creating one through the fallback hook if needed.
 pub fn current_or_fallback() -> Option<Rc<dyn Schedule>> {
     current().or_else(|| FALLBACK.get().and_then(|make| make()))

@@ -9,7 +9,8 @@
 //! Before each resume the task checks whether anybody still wants its
 //! result: if the result future was cancelled or set by someone else, or if
 //! every handle to it was dropped, the state machine is dropped instead of
-//! polled, releasing whatever it holds.
+//! polled, releasing whatever it holds. When the loop a task was started on
+//! closes, the task is dropped too: nothing can resume it any more.
 
 use std::cell::RefCell;
 use std::future::Future as StdFuture;
@@ -35,6 +36,8 @@ trait Resume {
 struct Slot {
     /// Distinguishes this task from a later one reusing the slab key.
     id: u64,
+    /// The loop it was started on (`schedule::loop_identity`; 0: none).
+    home: usize,
     task: Rc<dyn Resume>,
 }
 
@@ -206,6 +209,8 @@ where
     T: 'static,
 {
     let remote = schedule::current_or_fallback().map(|s| s.remote());
+    let home = remote.as_ref().map_or(0, schedule::loop_identity);
+    schedule::set_close_hook(release_closed_loop);
     let (key, id) = TASKS.with(|t| {
         let mut t = t.borrow_mut();
         let id = t.next_id;
@@ -234,10 +239,36 @@ where
         shared,
     });
     TASKS.with(|t| {
-        let inserted = t.borrow_mut().slots.insert(Slot { id, task });
+        let inserted = t.borrow_mut().slots.insert(Slot { id, home, task });
         debug_assert_eq!(inserted, key);
     });
     resume(key, id);
+}
+
+/// The close hook: drops the tasks of the loop `home`, which just closed
+/// (Tornado's coroutines are collected with their closed loop). Their state
+/// machines are dropped, releasing what they hold; their futures stay
+/// pending.
+fn release_closed_loop(home: usize) {
+    let released: Vec<Slot> = TASKS.with(|t| {
+        let mut t = t.borrow_mut();
+        let keys: Vec<usize> = t
+            .slots
+            .iter()
+            .filter(|(_, s)| s.home == home)
+            .map(|(k, _)| k)
+            .collect();
+        keys.into_iter().map(|k| t.slots.remove(k)).collect()
+    });
+    if !released.is_empty() {
+        log::debug!(
+            target: "tornado.general",
+            "{} coroutine(s) still suspended on a closed IOLoop are dropped",
+            released.len()
+        );
+    }
+    // Outside the table's borrow: dropping a state machine runs user code.
+    drop(released);
 }
 
 /// Number of live coroutines on this thread (for tests and metrics).

@@ -530,8 +530,9 @@ impl IOLoop {
 
     // ----- closing ----------------------------------------------------
 
-    /// Closes the loop: drops every callback, timeout and handler, and with
-    /// `all_fds` also closes every fd that still has a handler. Closing twice
+    /// Closes the loop: drops every callback, timeout and handler (and the
+    /// coroutines suspended on it), and with `all_fds` also closes every fd
+    /// that still has a handler. Closing twice
     /// is fine; any later use is an [`Error::Closed`].
     pub fn close(&self, all_fds: bool) -> Result<(), Error> {
         let inner = &self.inner;
@@ -564,6 +565,9 @@ impl IOLoop {
         if IOLoop::try_current().is_some_and(|c| c.same_loop(self)) {
             IOLoop::clear_current();
         }
+        // Coroutines still suspended on this loop can never resume now.
+        let shared: Arc<dyn RemoteSchedule> = inner.shared.clone();
+        tornado_concurrent::schedule::loop_closed(&shared);
         Ok(())
     }
 
