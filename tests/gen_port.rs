@@ -350,3 +350,23 @@ fn closing_the_loop_releases_its_suspended_coroutines() {
     assert_eq!(log.borrow().last(), Some(&"finalized"));
     assert_eq!(live_coroutines(), before);
 }
+
+#[test]
+fn a_coroutine_awaiting_a_future_only_a_callback_holds_finishes() {
+    // Tornado's test_gc: the runner must not be released while the future
+    // it waits on is alive only through a callback.
+    let _l = fresh_loop();
+    let v = run(|| {
+        with_timeout(
+            Duration::from_secs(2),
+            coroutine(async {
+                let fut = Future::new();
+                let setter = fut.clone();
+                IOLoop::current().add_callback(move || setter.set_result(123).unwrap());
+                fut.await
+            }),
+        )
+    })
+    .unwrap();
+    assert_eq!(v, 123);
+}
