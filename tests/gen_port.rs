@@ -6,7 +6,6 @@
 mod common;
 
 use std::cell::RefCell;
-use std::future::Future as StdFuture;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -66,11 +65,9 @@ fn moment_makes_coroutines_take_turns() {
 }
 
 /// A moment as a fallible future, as `multi` takes them.
-fn a_moment() -> impl StdFuture<Output = Result<(), Error>> {
-    async {
-        moment().await;
-        Ok(())
-    }
+async fn a_moment() -> Result<(), Error> {
+    moment().await;
+    Ok(())
 }
 
 #[test]
