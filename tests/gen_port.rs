@@ -81,7 +81,8 @@ fn multi_over_moments() {
     let started = Instant::now();
     let all = run(|| multi((0..2000).map(|_| a_moment()).collect::<Vec<_>>())).unwrap();
     assert_eq!(all.len(), 2000);
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // Linear: milliseconds; the bound leaves room for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[test]

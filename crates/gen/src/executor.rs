@@ -241,13 +241,13 @@ mod tests {
             let d = done_tx.clone();
             pool.execute(Box::new(move || {
                 tx1.send(()).unwrap();
-                d.send(rx2.recv_timeout(Duration::from_secs(2)).is_ok())
+                d.send(rx2.recv_timeout(Duration::from_secs(5)).is_ok())
                     .unwrap();
             }));
             pool.execute(Box::new(move || {
                 tx2.send(()).unwrap();
                 done_tx
-                    .send(rx1.recv_timeout(Duration::from_secs(2)).is_ok())
+                    .send(rx1.recv_timeout(Duration::from_secs(5)).is_ok())
                     .unwrap();
             }));
             assert!(done.recv().unwrap() && done.recv().unwrap(), "ran serially");
@@ -271,7 +271,7 @@ mod tests {
         }
         for _ in 0..4 {
             started
-                .recv_timeout(Duration::from_secs(2))
+                .recv_timeout(Duration::from_secs(5))
                 .expect("every job started at once");
         }
         assert_eq!(pool.threads(), 4);
