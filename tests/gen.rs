@@ -399,16 +399,30 @@ fn dropping_a_sleep_removes_its_timeout() {
 #[test]
 fn executor_runs_blocking_work_without_stalling_timers() {
     let _l = fresh_loop();
-    let ticks = Rc::new(Cell::new(0));
+    // The job blocks its thread until the loop's timer has ticked three
+    // times (or gives up after 5 s): it can only see them if the loop runs
+    // meanwhile. No fixed sleep, so a loaded machine cannot fail it.
+    let ticks = Arc::new(AtomicUsize::new(0));
     let t = ticks.clone();
-    let pc = PeriodicCallback::new(move || t.set(t.get() + 1), Duration::from_millis(5));
+    let pc = PeriodicCallback::new(
+        move || {
+            t.fetch_add(1, Ordering::SeqCst);
+        },
+        Duration::from_millis(5),
+    );
     pc.start();
-    let started = Instant::now();
-    let v = run(|| {
-        coroutine(async {
-            let v = run_in_executor(|| {
-                std::thread::sleep(Duration::from_millis(60));
-                std::thread::current().name().map(str::to_owned)
+    let seen = ticks.clone();
+    let (v, saw) = run(move || {
+        coroutine(async move {
+            let v = run_in_executor(move || {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while seen.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                (
+                    std::thread::current().name().map(str::to_owned),
+                    seen.load(Ordering::SeqCst),
+                )
             })
             .await?;
             Ok(v)
@@ -417,12 +431,7 @@ fn executor_runs_blocking_work_without_stalling_timers() {
     .unwrap();
     pc.stop();
     assert_eq!(v.as_deref(), Some("tornado-executor"));
-    assert!(started.elapsed() >= Duration::from_millis(60));
-    assert!(
-        ticks.get() >= 3,
-        "timers ran while the work blocked: {} ticks",
-        ticks.get()
-    );
+    assert!(saw >= 3, "timers ran while the work blocked: {saw} ticks");
 
     let err = run(|| run_in_executor(|| -> u8 { panic!("in the pool") })).unwrap_err();
     assert!(err.to_string().contains("in the pool"));

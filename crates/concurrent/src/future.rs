@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -28,8 +29,9 @@ struct State<T> {
     outcome: Outcome<T>,
     /// True once `cancel` succeeded; the outcome is then `CancelledError`.
     cancelled: bool,
-    /// Callbacks added while pending; emptied (and scheduled) when done.
-    callbacks: Vec<DoneCallback<T>>,
+    /// Callbacks added while pending, with where they were added; emptied
+    /// (and scheduled) when done.
+    callbacks: Vec<(DoneCallback<T>, &'static Location<'static>)>,
     /// The (first) task awaiting this future; taken and woken when done.
     waker: Option<Waker>,
     /// What few futures need (more awaiters, an abandon hook), boxed so
@@ -166,16 +168,34 @@ impl<T: 'static> Future<T> {
     }
 
     /// Adds `callback`, to be called with this future once it is done. It is
-    /// scheduled on the current loop, never run inline.
+    /// scheduled on the current loop, never run inline; a panic in it is
+    /// logged naming the caller of `add_done_callback`.
+    #[track_caller]
     pub fn add_done_callback(&self, callback: impl FnOnce(Future<T>) + 'static) {
+        self.add_done_callback_at(callback, Location::caller());
+    }
+
+    /// As [`add_done_callback`](Future::add_done_callback), on behalf of
+    /// the code at `location`.
+    pub fn add_done_callback_at(
+        &self,
+        callback: impl FnOnce(Future<T>) + 'static,
+        location: &'static Location<'static>,
+    ) {
         let mut state = self.state.borrow_mut();
         if let Outcome::Pending = state.outcome {
-            state.callbacks.push(Box::new(callback));
+            state.callbacks.push((Box::new(callback), location));
         } else {
             drop(state);
             let me = self.clone();
-            schedule::schedule(Box::new(move || callback(me)));
+            schedule::schedule_at(Box::new(move || callback(me)), location);
         }
+    }
+
+    /// The same number for every clone of one future, distinct from that of
+    /// any other live future (its shared state's address).
+    pub fn identity(&self) -> usize {
+        Rc::as_ptr(&self.state) as *const () as usize
     }
 
     /// How many handles (clones) of this future exist, callbacks' included.
@@ -243,9 +263,9 @@ impl<T: 'static> Future<T> {
         };
         // One loop callback per done-callback, so that a panic in one is
         // isolated from the others, as in Tornado.
-        for callback in callbacks {
+        for (callback, location) in callbacks {
             let me = self.clone();
-            schedule::schedule(Box::new(move || callback(me)));
+            schedule::schedule_at(Box::new(move || callback(me)), location);
         }
         let (first, more) = wakers;
         if let Some(w) = first {

@@ -10,6 +10,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::sync::Arc;
 
 use slab::Slab;
@@ -81,19 +82,21 @@ impl<T: Send + 'static> Future<T> {
 
 impl<T: Send + 'static> RemoteSetter<T> {
     /// Resolves the future with `value` (on its loop, at its next iteration).
+    #[track_caller]
     pub fn set_result(mut self, value: T) {
-        self.send(Some(Ok(value)));
+        self.send(Some(Ok(value)), Location::caller());
     }
 
     /// Fails the future with `error`.
+    #[track_caller]
     pub fn set_exception(mut self, error: impl Into<Error>) {
-        self.send(Some(Err(error.into())));
+        self.send(Some(Err(error.into())), Location::caller());
     }
 
-    fn send(&mut self, outcome: Option<Result<T, Error>>) {
+    fn send(&mut self, outcome: Option<Result<T, Error>>, location: &'static Location<'static>) {
         let Some(key) = self.key.take() else { return };
         let job = Box::new(move || complete(key, Box::new(outcome)));
-        if self.remote.schedule_remote(job).is_err() {
+        if self.remote.schedule_remote(job, location).is_err() {
             log::warn!(
                 target: "tornado.general",
                 "RemoteSetter: the IOLoop is closed; the result is dropped"
@@ -104,7 +107,7 @@ impl<T: Send + 'static> RemoteSetter<T> {
 
 impl<T: Send + 'static> Drop for RemoteSetter<T> {
     fn drop(&mut self) {
-        self.send(None);
+        self.send(None, Location::caller());
     }
 }
 

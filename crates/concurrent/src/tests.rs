@@ -21,14 +21,18 @@ struct FakeRemote {
 }
 
 impl RemoteSchedule for FakeRemote {
-    fn schedule_remote(&self, cb: SendCallback) -> Result<(), SendCallback> {
+    fn schedule_remote(
+        &self,
+        cb: SendCallback,
+        _: &'static std::panic::Location<'static>,
+    ) -> Result<(), SendCallback> {
         self.queue.lock().unwrap().push(cb);
         Ok(())
     }
 }
 
 impl Schedule for FakeLoop {
-    fn schedule(&self, cb: Callback) {
+    fn schedule(&self, cb: Callback, _: &'static std::panic::Location<'static>) {
         self.queue.borrow_mut().push_back(cb);
     }
     fn remote(&self) -> Arc<dyn RemoteSchedule> {

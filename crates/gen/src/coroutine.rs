@@ -2,10 +2,11 @@
 //! (fire-and-forget).
 
 use std::future::Future as StdFuture;
+use std::panic::Location;
 
 use tornado_concurrent::{Error, Future};
 
-use crate::task;
+use crate::async_runner;
 
 /// Starts `body` as a coroutine and returns the future of its result
 /// (Tornado's `@gen.coroutine` call). The body runs at once until its first
@@ -36,25 +37,27 @@ use crate::task;
 /// });
 /// assert_eq!(IOLoop::current().run_sync(|| f, None).unwrap(), 30);
 /// ```
+#[track_caller]
 pub fn coroutine<T, F>(body: F) -> Future<T>
 where
     T: 'static,
     F: StdFuture<Output = Result<T, Error>> + 'static,
 {
     let result = Future::new();
-    task::start(body, Some(result.clone()));
+    async_runner::start(body, Some(result.clone()), Location::caller());
     result
 }
 
 /// Runs `body` as a coroutine nobody waits for (Tornado's
 /// `IOLoop.spawn_callback` of a coroutine): it runs to its end even though
 /// its future is not kept, and an error or panic in it is logged (target
-/// `tornado.application`).
+/// `tornado.application`), naming where it was spawned.
+#[track_caller]
 pub fn spawn<T, F>(body: F)
 where
     T: 'static,
     F: StdFuture<Output = Result<T, Error>> + 'static,
 {
     // No result future: nobody could hold it. The task logs errors itself.
-    task::start::<F, T>(body, None);
+    async_runner::start::<F, T>(body, None, Location::caller());
 }

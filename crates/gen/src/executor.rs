@@ -42,8 +42,13 @@ struct PoolState {
     queue: VecDeque<Job>,
     /// Threads alive.
     threads: usize,
-    /// Threads waiting for a job.
+    /// Threads waiting for a job and not yet claimed by one.
     idle: usize,
+    /// Wake-ups sent to idle threads and not yet received. `execute` claims
+    /// an idle thread for its job at once (moving it from `idle` to here),
+    /// so that a second job submitted before that thread wakes gets another
+    /// thread rather than queueing behind the first.
+    claimed: usize,
 }
 
 impl ThreadPool {
@@ -68,6 +73,11 @@ impl ThreadPool {
     pub fn threads(&self) -> usize {
         self.inner.state.lock().threads
     }
+
+    /// Threads waiting for work that no job has claimed yet.
+    pub fn idle_threads(&self) -> usize {
+        self.inner.state.lock().idle
+    }
 }
 
 impl Executor for ThreadPool {
@@ -75,6 +85,8 @@ impl Executor for ThreadPool {
         let mut state = self.inner.state.lock();
         state.queue.push_back(job);
         if state.idle > 0 {
+            state.idle -= 1;
+            state.claimed += 1;
             self.inner.work.notify_one();
             return;
         }
@@ -109,8 +121,16 @@ fn worker(pool: Arc<Pool>) {
         }
         state.idle += 1;
         let timed_out = pool.work.wait_for(&mut state, IDLE_EXIT).timed_out();
-        state.idle -= 1;
-        if timed_out && state.queue.is_empty() {
+        // Whichever thread wakes first takes a pending claim (the notified
+        // one, or one that timed out meanwhile); a thread without a claim
+        // leaves `idle` itself. Either way each waker leaves it exactly once.
+        let was_claimed = state.claimed > 0;
+        if was_claimed {
+            state.claimed -= 1;
+        } else {
+            state.idle -= 1;
+        }
+        if timed_out && !was_claimed && state.queue.is_empty() {
             state.threads -= 1;
             return;
         }
@@ -190,4 +210,72 @@ where
         }
     }));
     future
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    /// Waits until `pool` has `n` idle threads.
+    fn wait_idle(pool: &ThreadPool, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pool.idle_threads() != n {
+            assert!(Instant::now() < deadline, "never {n} idle threads");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn two_jobs_submitted_together_on_one_idle_thread_run_in_parallel() {
+        let pool = ThreadPool::new(2);
+        pool.execute(Box::new(|| {}));
+        wait_idle(&pool, 1);
+        for _ in 0..20 {
+            // Each job waits for the other's message: run one after the
+            // other, the first would give up.
+            let (tx1, rx1) = mpsc::channel();
+            let (tx2, rx2) = mpsc::channel();
+            let (done_tx, done) = mpsc::channel();
+            let d = done_tx.clone();
+            pool.execute(Box::new(move || {
+                tx1.send(()).unwrap();
+                d.send(rx2.recv_timeout(Duration::from_secs(5)).is_ok())
+                    .unwrap();
+            }));
+            pool.execute(Box::new(move || {
+                tx2.send(()).unwrap();
+                done_tx
+                    .send(rx1.recv_timeout(Duration::from_secs(5)).is_ok())
+                    .unwrap();
+            }));
+            assert!(done.recv().unwrap() && done.recv().unwrap(), "ran serially");
+            assert_eq!(pool.threads(), 2);
+            wait_idle(&pool, 2);
+        }
+    }
+
+    #[test]
+    fn a_burst_gets_a_thread_per_job_up_to_the_limit() {
+        let pool = ThreadPool::new(4);
+        let (tx, rx) = mpsc::channel::<()>();
+        let rx = Arc::new(Mutex::new(rx));
+        let (started_tx, started) = mpsc::channel();
+        for _ in 0..4 {
+            let (rx, started_tx) = (rx.clone(), started_tx.clone());
+            pool.execute(Box::new(move || {
+                started_tx.send(()).unwrap();
+                let _ = rx.lock().recv_timeout(Duration::from_secs(2));
+            }));
+        }
+        for _ in 0..4 {
+            started
+                .recv_timeout(Duration::from_secs(5))
+                .expect("every job started at once");
+        }
+        assert_eq!(pool.threads(), 4);
+        drop(tx);
+        wait_idle(&pool, 4);
+    }
 }

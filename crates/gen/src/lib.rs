@@ -33,23 +33,23 @@
 //! ```
 #![deny(missing_docs)]
 
+mod async_runner;
 mod coroutine;
 mod executor;
+mod generator_runner;
 mod multi;
-mod runner;
 mod sleep;
-mod task;
 mod timeout;
 mod wait_iterator;
 
+pub use async_runner::live_coroutines;
 pub use coroutine::{coroutine, spawn};
 pub use executor::{
     Executor, Job, ThreadPool, default_executor, run_in_executor, run_on, set_default_executor,
     try_run_in_executor,
 };
+pub use generator_runner::{Generator, Runner, Step, Yielded, run_generator};
 pub use multi::{Multi, convert_yielded, maybe_future, multi};
-pub use runner::{Generator, Runner, Step, Yielded, run_generator};
 pub use sleep::{Moment, Sleep, moment, sleep};
-pub use task::live_coroutines;
 pub use timeout::{TimeoutError, with_timeout};
 pub use wait_iterator::WaitIterator;

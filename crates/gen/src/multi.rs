@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::future::Future as StdFuture;
 use std::rc::Rc;
 
@@ -32,7 +33,9 @@ pub fn maybe_future<T: 'static>(value: T) -> Future<T> {
 }
 
 /// A collection of futures that [`multi`] can wait for: a `Vec` of futures
-/// of one type, or a tuple of up to eight futures of any types.
+/// of one type, or a tuple of up to eight futures of any types. The values
+/// must be `Clone` because a future listed twice gives its value at both
+/// places (only those repeats are cloned; wrap other values in an `Rc`).
 pub trait Multi {
     /// The results, in the collection's order.
     type Output: 'static;
@@ -72,21 +75,50 @@ struct State<O> {
     remaining: Cell<usize>,
     /// Collects the children's values once all succeeded.
     collect: RefCell<Option<Box<dyn FnOnce() -> O>>>,
+    /// Identities of the futures listed so far (see `distinct`).
+    seen: RefCell<HashSet<usize>>,
 }
 
 impl<O: 'static> State<O> {
-    fn new(count: usize, collect: Box<dyn FnOnce() -> O>) -> Rc<State<O>> {
+    fn new(count: usize) -> Rc<State<O>> {
         Rc::new(State {
             result: Future::new(),
             remaining: Cell::new(count),
-            collect: RefCell::new(Some(collect)),
+            collect: RefCell::new(None),
+            seen: RefCell::new(HashSet::new()),
         })
     }
 
-    /// Watches one child.
-    fn watch<T: 'static>(self: &Rc<Self>, child: &Future<T>) {
+    /// The child to collect from at the next position. A future listed a
+    /// second time gives its value at both places (as in Tornado): the later
+    /// place gets a copy, made before anything can take the original's
+    /// value, since the result is collected only once every copy is done.
+    /// The copy is watched without reporting its error, which the original
+    /// already reports.
+    fn distinct<T: Clone + 'static>(self: &Rc<Self>, child: Future<T>) -> Future<T> {
+        if self.seen.borrow_mut().insert(child.identity()) {
+            self.watch(&child, true);
+            return child;
+        }
+        let copy = Future::new();
+        let c = copy.clone();
+        child.add_done_callback(move |f| {
+            let _ = match f.result() {
+                Ok(v) => c.set_result(v),
+                Err(e) => c.set_exception(e),
+            };
+        });
+        self.watch(&copy, false);
+        copy
+    }
+
+    /// Watches one child; `report`: its error fails (or is logged).
+    fn watch<T: 'static>(self: &Rc<Self>, child: &Future<T>, report: bool) {
         let state = self.clone();
-        child.add_done_callback(move |c| state.child_done(c.exception()));
+        child.add_done_callback(move |c| {
+            let error = if report { c.exception() } else { None };
+            state.child_done(error)
+        });
     }
 
     fn child_done(&self, error: Option<Error>) {
@@ -100,17 +132,20 @@ impl<O: 'static> State<O> {
                 let _ = self.result.set_exception(e);
             }
         }
+        self.finish_if_complete();
+    }
+
+    /// Sets how the values are collected, once the children are known.
+    fn collect_with(self: &Rc<Self>, collect: Box<dyn FnOnce() -> O>) -> Future<O> {
+        *self.collect.borrow_mut() = Some(collect);
+        self.finish_if_complete();
+        self.result.clone()
+    }
+
+    fn finish_if_complete(&self) {
         if self.remaining.get() == 0 && !self.result.done() {
             let collect = self.collect.borrow_mut().take();
             if let Some(collect) = collect {
-                let _ = self.result.set_result(collect());
-            }
-        }
-    }
-
-    fn finish_if_empty(&self) {
-        if self.remaining.get() == 0 {
-            if let Some(collect) = self.collect.borrow_mut().take() {
                 let _ = self.result.set_result(collect());
             }
         }
@@ -125,23 +160,18 @@ fn value<T: 'static>(f: &Future<T>) -> T {
 
 impl<F, T> Multi for Vec<F>
 where
-    T: 'static,
+    T: Clone + 'static,
     F: StdFuture<Output = Result<T, Error>> + 'static,
 {
     type Output = Vec<T>;
 
     fn into_multi(self) -> Future<Vec<T>> {
-        let children: Vec<Future<T>> = self.into_iter().map(convert_yielded).collect();
-        let kept = children.clone();
-        let state = State::new(
-            children.len(),
-            Box::new(move || kept.iter().map(value).collect()),
-        );
-        for c in &children {
-            state.watch(c);
-        }
-        state.finish_if_empty();
-        state.result.clone()
+        let state = State::new(self.len());
+        let children: Vec<Future<T>> = self
+            .into_iter()
+            .map(|f| state.distinct(convert_yielded(f)))
+            .collect();
+        state.collect_with(Box::new(move || children.iter().map(value).collect()))
     }
 }
 
@@ -149,22 +179,19 @@ macro_rules! multi_tuple {
     ($($F:ident $T:ident $i:tt),+) => {
         impl<$($F, $T),+> Multi for ($($F,)+)
         where
-            $($T: 'static, $F: StdFuture<Output = Result<$T, Error>> + 'static,)+
+            $($T: Clone + 'static, $F: StdFuture<Output = Result<$T, Error>> + 'static,)+
         {
             type Output = ($($T,)+);
 
             fn into_multi(self) -> Future<Self::Output> {
-                let children = ($(convert_yielded(self.$i),)+);
-                let kept = children.clone();
                 let count = [$(stringify!($i)),+].len();
-                let state = State::new(count, Box::new(move || ($(value(&kept.$i),)+)));
-                $(state.watch(&children.$i);)+
-                state.result.clone()
+                let state = State::new(count);
+                let children = ($(state.distinct(convert_yielded(self.$i)),)+);
+                state.collect_with(Box::new(move || ($(value(&children.$i),)+)))
             }
         }
     };
 }
-
 multi_tuple!(F0 T0 0);
 multi_tuple!(F0 T0 0, F1 T1 1);
 multi_tuple!(F0 T0 0, F1 T1 1, F2 T2 2);

@@ -91,7 +91,8 @@ impl<T: 'static> WaitIterator<T> {
         self.remaining == 0
     }
 
-    /// The index of the result returned last.
+    /// The index of the result returned last; `None` before the first and
+    /// once `next` has returned `None` (as Tornado's, once done).
     pub fn current_index(&self) -> Option<usize> {
         self.current_index
     }
@@ -100,6 +101,7 @@ impl<T: 'static> WaitIterator<T> {
     /// returned.
     pub async fn next(&mut self) -> Option<(usize, Result<T, Error>)> {
         if self.remaining == 0 {
+            self.current_index = None;
             return None;
         }
         let index = std::future::poll_fn(|cx| {

@@ -5,8 +5,8 @@ use std::os::fd::RawFd;
 use std::panic::Location;
 use std::rc::Rc;
 
-use crate::backend::Trigger;
 use crate::events::Events;
+use crate::selector::Trigger;
 
 /// A handler as stored: shared so that it can be called without holding a
 /// borrow of the table (it may add or remove handlers itself).

@@ -14,16 +14,17 @@ use std::time::{Duration, Instant};
 use tornado_concurrent::Future;
 use tornado_concurrent::schedule::{RemoteSchedule, Schedule};
 
-use crate::backend::{self, Backend, Selector, Trigger};
+use crate::backend::{self, Backend};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::events::Events;
 use crate::handlers::{Entry, HandlerTable};
 use crate::metrics::{Counters, Metrics};
-use crate::remote::{Remote, Shared};
-use crate::sys::Waker;
+use crate::remote::{Remote, RemoteQueued, Shared};
+use crate::selector::{Selector, Trigger};
+use crate::sys::{Waker, syscall};
 use crate::timeouts::{Timeout, TimerHeap};
-use crate::{current, watchdog};
+use crate::watchdog;
 
 /// A callback run on the loop's thread.
 pub(crate) type Callback = tornado_concurrent::schedule::Callback;
@@ -42,12 +43,6 @@ pub(crate) struct Queued {
     pub(crate) work: Work,
     pub(crate) location: &'static Location<'static>,
 }
-
-/// A callback sent from another thread, with where it was added.
-pub(crate) type RemoteQueued = (
-    tornado_concurrent::schedule::SendCallback,
-    &'static Location<'static>,
-);
 
 /// What kind of user code a caught panic came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,8 +154,14 @@ pub struct IOLoop {
 }
 
 impl IOLoop {
-    /// A new loop on the configured backend (see [`IOLoop::configure`]). It
-    /// becomes the thread's current loop if there is none.
+    /// A new loop on the configured backend (see [`IOLoop::configure`]).
+    ///
+    /// If the thread has no current loop, the new one becomes current until
+    /// it first runs, so that futures and coroutines made before `start`
+    /// land on it; when that `start` (or `run_sync`) returns, the thread is
+    /// left with no current loop, as before (Tornado's
+    /// `IOLoop(make_current=False)`, which is current only while it runs).
+    /// [`make_current`](IOLoop::make_current) keeps it current for good.
     pub fn new() -> Result<IOLoop, Error> {
         Self::with_backend(&backend::configured()?)
     }
@@ -172,7 +173,7 @@ impl IOLoop {
 
     /// A new loop on a selector of the caller's own.
     pub fn with_selector(mut selector: Box<dyn Selector>) -> Result<IOLoop, Error> {
-        current::install_fallback();
+        IOLoop::install_fallback();
         let waker = Waker::new()?;
         let waker_fd = waker.fd();
         selector.register(waker_fd, Events::READ)?;
@@ -203,7 +204,7 @@ impl IOLoop {
             }),
         };
         if IOLoop::try_current().is_none() {
-            ioloop.make_current();
+            ioloop.make_implicitly_current();
         }
         Ok(ioloop)
     }
@@ -284,13 +285,18 @@ impl IOLoop {
     /// [`Error::Closed`] on a closed loop.
     #[track_caller]
     pub fn try_add_callback(&self, callback: impl FnOnce() + 'static) -> Result<(), Error> {
+        self.push_callback(Work::Boxed(Box::new(callback)), Location::caller())
+    }
+
+    /// Queues `work` for the next iteration, on behalf of `location`.
+    fn push_callback(&self, work: Work, location: &'static Location<'static>) -> Result<(), Error> {
         if self.inner.closed.get() {
             return Err(Error::Closed);
         }
-        self.inner.callbacks.borrow_mut().push_back(Queued {
-            work: Work::Boxed(Box::new(callback)),
-            location: Location::caller(),
-        });
+        self.inner
+            .callbacks
+            .borrow_mut()
+            .push_back(Queued { work, location });
         Ok(())
     }
 
@@ -302,13 +308,19 @@ impl IOLoop {
     }
 
     /// Calls `callback` with `future` once it is done, on this loop.
+    #[track_caller]
     pub fn add_future<T: 'static>(
         &self,
         future: &Future<T>,
         callback: impl FnOnce(Future<T>) + 'static,
     ) {
-        let me = self.clone();
-        future.add_done_callback(move |f| me.add_callback(move || callback(f)));
+        let (me, location) = (self.clone(), Location::caller());
+        future.add_done_callback_at(
+            move |f| {
+                let _ = me.push_callback(Work::Boxed(Box::new(move || callback(f))), location);
+            },
+            location,
+        );
     }
 
     // ----- timeouts ---------------------------------------------------
@@ -316,10 +328,20 @@ impl IOLoop {
     /// Runs `callback` at `deadline` (a time of this loop's clock).
     #[track_caller]
     pub fn add_timeout(&self, deadline: Instant, callback: impl FnOnce() + 'static) -> Timeout {
+        self.add_timeout_for(deadline, callback, Location::caller())
+    }
+
+    /// As `add_timeout`, on behalf of the user's code at `location`.
+    pub(crate) fn add_timeout_for(
+        &self,
+        deadline: Instant,
+        callback: impl FnOnce() + 'static,
+        location: &'static Location<'static>,
+    ) -> Timeout {
         self.inner
             .timers
             .borrow_mut()
-            .add(deadline, Box::new(callback), Location::caller())
+            .add(deadline, Box::new(callback), location)
     }
 
     /// Runs `callback` after `delay`.
@@ -473,7 +495,7 @@ impl IOLoop {
     /// longer than `threshold` while it is still stuck. `None` turns both off.
     pub fn set_blocking_log_threshold(&self, threshold: Option<Duration>) {
         self.inner.blocking_threshold.set(threshold);
-        watchdog::set_threshold(&self.inner.shared, threshold);
+        watchdog::set_threshold(&self.inner.shared.watch, threshold);
     }
 
     /// Replaces the default handling of panics caught in callbacks (an error
@@ -508,8 +530,9 @@ impl IOLoop {
 
     // ----- closing ----------------------------------------------------
 
-    /// Closes the loop: drops every callback, timeout and handler, and with
-    /// `all_fds` also closes every fd that still has a handler. Closing twice
+    /// Closes the loop: drops every callback, timeout and handler (and the
+    /// coroutines suspended on it), and with `all_fds` also closes every fd
+    /// that still has a handler. Closing twice
     /// is fine; any later use is an [`Error::Closed`].
     pub fn close(&self, all_fds: bool) -> Result<(), Error> {
         let inner = &self.inner;
@@ -518,6 +541,7 @@ impl IOLoop {
         }
         inner.shared.closed.store(true, Ordering::Release);
         inner.shared.stop.store(true, Ordering::Release);
+        watchdog::set_threshold(&inner.shared.watch, None);
         let fds = inner.handlers.borrow().fds();
         let mut dropped = Vec::with_capacity(fds.len());
         for fd in fds {
@@ -527,7 +551,9 @@ impl IOLoop {
             if all_fds {
                 // SAFETY: closing an fd the user handed to the loop and asked
                 // it to close; it is no longer registered anywhere here.
-                unsafe { libc::close(fd) };
+                if let Err(e) = syscall!(close(fd)) {
+                    log::debug!(target: "tornado.general", "closing fd {fd}: {e}");
+                }
             }
         }
         let selector = inner.selector.borrow_mut().take();
@@ -539,6 +565,9 @@ impl IOLoop {
         if IOLoop::try_current().is_some_and(|c| c.same_loop(self)) {
             IOLoop::clear_current();
         }
+        // Coroutines still suspended on this loop can never resume now.
+        let shared: Arc<dyn RemoteSchedule> = inner.shared.clone();
+        tornado_concurrent::schedule::loop_closed(&shared);
         Ok(())
     }
 
@@ -554,23 +583,29 @@ impl IOLoop {
 }
 
 impl Schedule for Inner {
-    fn schedule(&self, callback: Callback) {
+    fn schedule(&self, callback: Callback, location: &'static Location<'static>) {
         if self.closed.get() {
             return;
         }
         self.callbacks.borrow_mut().push_back(Queued {
             work: Work::Boxed(callback),
-            location: Location::caller(),
+            location,
         });
     }
 
-    fn schedule_call(&self, f: fn(usize, u64), a: usize, b: u64) {
+    fn schedule_call(
+        &self,
+        f: fn(usize, u64),
+        a: usize,
+        b: u64,
+        location: &'static Location<'static>,
+    ) {
         if self.closed.get() {
             return;
         }
         self.callbacks.borrow_mut().push_back(Queued {
             work: Work::Call(f, a, b),
-            location: Location::caller(),
+            location,
         });
     }
 

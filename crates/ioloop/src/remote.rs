@@ -12,11 +12,14 @@ use crate::error::Error;
 use crate::sys::Waker;
 use crate::watchdog::WatchState;
 
+/// A callback sent from another thread, with where it was added.
+pub(crate) type RemoteQueued = (SendCallback, &'static Location<'static>);
+
 /// What a loop shares with other threads.
 pub(crate) struct Shared {
     /// Callbacks sent from other threads, moved into the local queue at the
     /// start of each iteration.
-    pub(crate) queue: Mutex<Vec<crate::ioloop::RemoteQueued>>,
+    pub(crate) queue: Mutex<Vec<RemoteQueued>>,
     /// True from a remote push until the loop drains the queue; the waker
     /// is written only on its false-to-true edge, so a burst of remote
     /// callbacks costs one system call.
@@ -29,7 +32,7 @@ pub(crate) struct Shared {
     /// `Shared` reference goes, so a late remote write never hits a reused fd.
     pub(crate) waker: Waker,
     /// What the blocking watchdog reads.
-    pub(crate) watch: WatchState,
+    pub(crate) watch: Arc<WatchState>,
 }
 
 impl Shared {
@@ -40,7 +43,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             waker,
-            watch: WatchState::new(),
+            watch: Arc::new(WatchState::new()),
         }
     }
 
@@ -66,8 +69,12 @@ impl Shared {
 }
 
 impl RemoteSchedule for Shared {
-    fn schedule_remote(&self, callback: SendCallback) -> Result<(), SendCallback> {
-        self.push(callback, Location::caller())
+    fn schedule_remote(
+        &self,
+        callback: SendCallback,
+        location: &'static Location<'static>,
+    ) -> Result<(), SendCallback> {
+        self.push(callback, location)
     }
 }
 

@@ -20,12 +20,13 @@ use std::time::{Duration, Instant};
 
 use tornado_concurrent::{Error as FutureError, Future, panic_message};
 
-use crate::backend::Trigger;
+use crate::current;
 use crate::error::Error;
 use crate::events::Events;
 use crate::ioloop::{CallbackKind, CallbackPanic, IOLoop, Queued, Work};
 use crate::metrics::bump;
-use crate::sys::poll_ready;
+use crate::selector::Trigger;
+use crate::sys::{poll_ready, syscall};
 
 /// Poll at least every this many iterations while callbacks keep coming.
 const POLL_EVERY_ITERATIONS: u32 = 64;
@@ -46,14 +47,20 @@ fn coarse_now_ns() -> u64 {
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let clock = libc::CLOCK_MONOTONIC;
     // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    match syscall!(clock_gettime(clock, &mut ts)) {
+        Ok(_) => ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64,
+        // Cannot happen for these clocks; a constant only turns off the
+        // time-based poll (the iteration count still forces one).
+        Err(_) => 0,
+    }
 }
 
 impl IOLoop {
     /// Runs the loop until [`stop`](IOLoop::stop) is called. The loop is the
-    /// thread's current loop while it runs. Fails if it is already running
-    /// or closed; returns at once if `stop` was called before it.
+    /// thread's current loop while it runs; afterwards whatever was current
+    /// before is current again (see [`IOLoop::new`] for a loop that was
+    /// current only because none was). Fails if it is already running or
+    /// closed; returns at once if `stop` was called before it.
     pub fn start(&self) -> Result<(), Error> {
         let inner = &self.inner;
         if inner.closed.get() {
@@ -66,7 +73,7 @@ impl IOLoop {
             return Ok(());
         }
         inner.running.set(true);
-        let previous = IOLoop::try_current();
+        let previous = current::Saved::take(self);
         self.make_current();
         let run_started = Instant::now();
         inner.run_started.set(Some(run_started));
@@ -84,10 +91,7 @@ impl IOLoop {
         let c = &inner.counters;
         c.run_time.set(c.run_time.get() + run_started.elapsed());
         inner.running.set(false);
-        match previous {
-            Some(p) if !p.same_loop(self) => p.make_current(),
-            _ => {}
-        }
+        previous.restore();
         result
     }
 
@@ -400,27 +404,34 @@ impl IOLoop {
         }
         let slot: Rc<RefCell<Option<Future<T>>>> = Rc::new(RefCell::new(None));
         let timed_out = Rc::new(Cell::new(false));
-        let (s, me) = (slot.clone(), self.clone());
+        // Stops this run only. The future's done-callback may still be
+        // queued when the run ends (a timeout cancels the future, which
+        // queues it); run later, it must not stop the loop's next `start`.
+        let run = RunStopper {
+            ioloop: self.clone(),
+            live: Rc::new(Cell::new(true)),
+        };
+        let (s, stopper) = (slot.clone(), run.clone());
         self.add_callback(move || {
             let future = match catch_unwind(AssertUnwindSafe(func)) {
                 Ok(f) => f,
                 Err(p) => Future::failed(FutureError::from_panic(&*p)),
             };
-            let stopper = me.clone();
             future.add_done_callback(move |_| stopper.stop());
             *s.borrow_mut() = Some(future);
         });
         let timer = timeout.map(|d| {
-            let (t, s, me) = (timed_out.clone(), slot.clone(), self.clone());
+            let (t, s, stopper) = (timed_out.clone(), slot.clone(), run.clone());
             self.call_later(d, move || {
                 t.set(true);
                 if let Some(f) = &*s.borrow() {
                     f.cancel();
                 }
-                me.stop();
+                stopper.stop();
             })
         });
         let started = self.start();
+        run.live.set(false);
         if let Some(t) = timer {
             self.remove_timeout(t);
         }
@@ -432,6 +443,23 @@ impl IOLoop {
             }
             _ if timed_out.get() => Err(Error::Timeout(timeout.unwrap_or_default())),
             _ => Err(Error::StoppedBeforeComplete),
+        }
+    }
+}
+
+/// Stops the loop on behalf of one `run_sync` call, and only while that call
+/// is running the loop.
+#[derive(Clone)]
+struct RunStopper {
+    ioloop: IOLoop,
+    /// Cleared when the `run_sync` call's `start` returns.
+    live: Rc<Cell<bool>>,
+}
+
+impl RunStopper {
+    fn stop(&self) {
+        if self.live.get() {
+            self.ioloop.stop();
         }
     }
 }

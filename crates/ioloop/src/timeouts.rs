@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::ioloop::Callback;
+use tornado_concurrent::schedule::Callback;
 
 /// Compaction threshold, as in Tornado's `_CANCELLED_TIMEOUT_COMPACT`.
 const COMPACT_MIN_CANCELLED: usize = 512;

@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::remote::Shared;
-
 /// Written by the loop, read by the watchdog thread.
 pub(crate) struct WatchState {
     /// Origin of the nanosecond counters below.
@@ -54,14 +52,15 @@ impl WatchState {
 }
 
 /// Sets the threshold; starts a watchdog thread if none runs for this loop.
-pub(crate) fn set_threshold(shared: &Arc<Shared>, threshold: Option<Duration>) {
+/// `None` (also set when the loop closes) makes the thread exit.
+pub(crate) fn set_threshold(watch: &Arc<WatchState>, threshold: Option<Duration>) {
     let ns = threshold.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64);
-    let previous = shared.watch.threshold.swap(ns, Ordering::AcqRel);
+    let previous = watch.threshold.swap(ns, Ordering::AcqRel);
     if ns != 0 && previous == 0 {
-        let weak = Arc::downgrade(shared);
+        let weak = Arc::downgrade(watch);
         let spawned = std::thread::Builder::new()
             .name("tornado-ioloop-watchdog".into())
-            .spawn(move || watch(weak));
+            .spawn(move || watch_loop(weak));
         if let Err(e) = spawned {
             log::error!(target: "tornado.general", "cannot start the IOLoop watchdog: {e}");
         }
@@ -69,19 +68,19 @@ pub(crate) fn set_threshold(shared: &Arc<Shared>, threshold: Option<Duration>) {
 }
 
 /// The watchdog thread: exits when the loop is gone or detection is off.
-fn watch(shared: Weak<Shared>) {
+fn watch_loop(watch: Weak<WatchState>) {
     let mut reported = 0u64;
     loop {
-        let Some(s) = shared.upgrade() else { return };
-        let threshold = s.watch.threshold.load(Ordering::Acquire);
-        if threshold == 0 || s.closed.load(Ordering::Acquire) {
+        let Some(s) = watch.upgrade() else { return };
+        let threshold = s.threshold.load(Ordering::Acquire);
+        if threshold == 0 {
             return;
         }
-        let since = s.watch.busy_since.load(Ordering::Acquire);
-        let now = s.watch.nanos(Instant::now());
+        let since = s.busy_since.load(Ordering::Acquire);
+        let now = s.nanos(Instant::now());
         if since != 0 && since != reported && now.saturating_sub(since) > threshold {
             reported = since;
-            let loc = s.watch.location.load(Ordering::Relaxed);
+            let loc = s.location.load(Ordering::Relaxed);
             // SAFETY: the pointer is null or came from a `&'static Location`.
             let loc = unsafe { loc.as_ref() };
             log::warn!(

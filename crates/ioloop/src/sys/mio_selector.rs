@@ -10,9 +10,9 @@ use std::time::Duration;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
-use crate::backend::{Selector, Trigger};
 use crate::error::Error;
 use crate::events::Events;
+use crate::selector::{Selector, Trigger};
 
 /// How many events one `select` call can return; more wait for the next.
 const EVENTS_CAPACITY: usize = 1024;

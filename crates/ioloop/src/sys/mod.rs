@@ -3,7 +3,7 @@
 //! One file per backend (`mio_selector` serves both epoll and kqueue, which
 //! mio picks by OS; `select` is ours), one for the waker, one for the
 //! level-triggered re-check; every libc call goes through
-//! `syscall` (private), which turns the C convention (-1 and `errno`) into
+//! `syscall!`, which turns the C convention (-1 and `errno`) into
 //! `io::Result`.
 
 mod mio_selector;

@@ -5,9 +5,9 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::syscall;
-use crate::backend::{Selector, Trigger};
 use crate::error::Error;
 use crate::events::Events;
+use crate::selector::{Selector, Trigger};
 
 /// The size of `fd_set`: fds at or above it cannot be watched by select.
 pub const FD_SETSIZE: usize = libc::FD_SETSIZE;

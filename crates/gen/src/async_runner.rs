@@ -9,11 +9,12 @@
 //! Before each resume the task checks whether anybody still wants its
 //! result: if the result future was cancelled or set by someone else, or if
 //! every handle to it was dropped, the state machine is dropped instead of
-//! polled, releasing whatever it holds.
+//! polled, releasing whatever it holds. When the loop a task was started on
+//! closes, the task is dropped too: nothing can resume it any more.
 
 use std::cell::RefCell;
 use std::future::Future as StdFuture;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ trait Resume {
 struct Slot {
     /// Distinguishes this task from a later one reusing the slab key.
     id: u64,
+    /// The loop it was started on (`schedule::loop_identity`; 0: none).
+    home: usize,
     task: Rc<dyn Resume>,
 }
 
@@ -67,6 +70,9 @@ struct TaskWaker {
     scheduled: AtomicBool,
     /// The owner loop's remote queue, for wakes from other threads.
     remote: Option<Arc<dyn RemoteSchedule>>,
+    /// Where the coroutine was started: what the loop names if resuming it
+    /// blocks (or, for a detached one, fails).
+    location: &'static Location<'static>,
 }
 
 impl Wake for TaskWaker {
@@ -80,10 +86,10 @@ impl Wake for TaskWaker {
         }
         let (key, id) = (self.key, self.id);
         if thread_mark() == self.owner {
-            schedule::schedule_call(resume, key, id);
+            schedule::schedule_call_at(resume, key, id, self.location);
         } else if let Some(remote) = &self.remote {
             if remote
-                .schedule_remote(Box::new(move || resume(key, id)))
+                .schedule_remote(Box::new(move || resume(key, id)), self.location)
                 .is_err()
             {
                 log::debug!(target: "tornado.general", "coroutine woken after its IOLoop closed");
@@ -181,7 +187,11 @@ where
                     let _ = r.set_exception(e);
                 }
                 None if !e.is_cancelled() => {
-                    log::error!(target: "tornado.application", "Exception in spawned coroutine: {e}");
+                    log::error!(
+                        target: "tornado.application",
+                        "Exception in spawned coroutine started at {}: {e}",
+                        self.shared.location
+                    );
                 }
                 None => {}
             },
@@ -191,14 +201,16 @@ where
     }
 }
 
-/// Creates a task for `fut`, resolving `result` (none: detached), and runs
-/// it once now.
-pub(crate) fn start<F, T>(fut: F, result: Option<Future<T>>)
+/// Creates a task for `fut`, resolving `result` (none: detached), started
+/// by the code at `location`, and runs it once now.
+pub(crate) fn start<F, T>(fut: F, result: Option<Future<T>>, location: &'static Location<'static>)
 where
     F: StdFuture<Output = Result<T, Error>> + 'static,
     T: 'static,
 {
     let remote = schedule::current_or_fallback().map(|s| s.remote());
+    let home = remote.as_ref().map_or(0, schedule::loop_identity);
+    schedule::set_close_hook(release_closed_loop);
     let (key, id) = TASKS.with(|t| {
         let mut t = t.borrow_mut();
         let id = t.next_id;
@@ -213,6 +225,7 @@ where
         // exactly one resume.
         scheduled: AtomicBool::new(true),
         remote,
+        location,
     });
     if let Some(result) = &result {
         // Cancelled, or its last handle dropped: resume at once so that the
@@ -226,10 +239,36 @@ where
         shared,
     });
     TASKS.with(|t| {
-        let inserted = t.borrow_mut().slots.insert(Slot { id, task });
+        let inserted = t.borrow_mut().slots.insert(Slot { id, home, task });
         debug_assert_eq!(inserted, key);
     });
     resume(key, id);
+}
+
+/// The close hook: drops the tasks of the loop `home`, which just closed
+/// (Tornado's coroutines are collected with their closed loop). Their state
+/// machines are dropped, releasing what they hold; their futures stay
+/// pending.
+fn release_closed_loop(home: usize) {
+    let released: Vec<Slot> = TASKS.with(|t| {
+        let mut t = t.borrow_mut();
+        let keys: Vec<usize> = t
+            .slots
+            .iter()
+            .filter(|(_, s)| s.home == home)
+            .map(|(k, _)| k)
+            .collect();
+        keys.into_iter().map(|k| t.slots.remove(k)).collect()
+    });
+    if !released.is_empty() {
+        log::debug!(
+            target: "tornado.general",
+            "{} coroutine(s) still suspended on a closed IOLoop are dropped",
+            released.len()
+        );
+    }
+    // Outside the table's borrow: dropping a state machine runs user code.
+    drop(released);
 }
 
 /// Number of live coroutines on this thread (for tests and metrics).
