@@ -287,3 +287,25 @@ impl Inner {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_polling_fallback_reaps_too() {
+        let ioloop = IOLoop::new().unwrap();
+        ioloop.make_current();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 0.05; exit 4"]);
+        let child = Subprocess::spawn_with(&mut cmd, Method::Poll).unwrap();
+        let waiting = child.wait_for_exit(false);
+        let status = ioloop
+            .run_sync(move || waiting, Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(status.code(), Some(4));
+        assert!(!std::path::Path::new(&format!("/proc/{}", child.pid())).exists());
+        ioloop.close(false).unwrap();
+    }
+}
