@@ -252,7 +252,6 @@ impl Supervisor {
                     log::info!(target: "tornado.general", "child {id} (pid {pid}) exited normally");
                     continue;
                 }
-                log::warn!(target: "tornado.general", "child {id} (pid {pid}) {how}, restarting");
                 restarts += 1;
                 if restarts > max {
                     return Err(ForkError::TooManyRestarts {
@@ -262,6 +261,7 @@ impl Supervisor {
                         status,
                     });
                 }
+                log::warn!(target: "tornado.general", "child {id} (pid {pid}) {how}, restarting");
                 if self.start_child(id)? {
                     return Ok(Outcome::Child(id));
                 }
