@@ -52,3 +52,8 @@ pub use tornado_web as web;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The deployment guide's examples, compiled as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/deploy.md")]
+struct DeployDoctests;
