@@ -112,8 +112,10 @@ echo "hello parent $hello_pid, workers ${workers[*]}; nginx on 127.0.0.1:$NGINX_
 # Pids answering /worker through nginx: concurrent requests make nginx open
 # several upstream connections, which SO_REUSEPORT spreads over the workers.
 pids_via_nginx() {
-    seq 200 | xargs -P 25 -I{} curl -sf "http://127.0.0.1:$NGINX_PORT/worker" |
-        sed -n 's/.*"pid":\([0-9]*\).*/\1/p' | sort -u | tr '\n' ' '
+    local urls=()
+    for i in $(seq 300); do urls+=("http://127.0.0.1:$NGINX_PORT/worker?$i"); done
+    curl -sf --no-progress-meter --parallel --parallel-immediate --parallel-max 50 "${urls[@]}" 2>/dev/null |
+        grep -o '"pid":[0-9]*' | cut -d: -f2 | sort -u | tr '\n' ' '
 }
 seen=$(pids_via_nginx)
 for w in "${workers[@]}"; do

@@ -69,7 +69,7 @@ async fn non_zero_status_is_an_error_unless_asked_otherwise() {
 
 #[gen_test(timeout = 10)]
 async fn a_signal_ends_it_and_is_reported() {
-    let child = Subprocess::spawn(&mut Command::new("sleep").arg("30")).unwrap();
+    let child = Subprocess::spawn(Command::new("sleep").arg("30")).unwrap();
     let waiting = child.wait_for_exit(false);
     child.send_signal(libc::SIGKILL).unwrap();
     let status = waiting.await.unwrap();
@@ -149,7 +149,7 @@ async fn writing_to_a_child_that_stopped_reading_fails_cleanly() {
 fn no_zombie_when_the_loop_closes_first() {
     let ioloop = IOLoop::new().unwrap();
     ioloop.make_current();
-    let child = Subprocess::spawn(&mut Command::new("sleep").arg("0.2")).unwrap();
+    let child = Subprocess::spawn(Command::new("sleep").arg("0.2")).unwrap();
     let pid = child.pid();
     drop(child);
     ioloop.close(false).unwrap();
