@@ -171,7 +171,10 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
         (None, Some(n)) => {
             let running = listen_threads(make_app, port, Some(&address), n)?;
             for a in running.addresses() {
-                println!("hello: {} threads listening on http://{a}/", running.threads());
+                println!(
+                    "hello: {} threads listening on http://{a}/",
+                    running.threads()
+                );
             }
             IOLoop::current().run_sync(
                 || coroutine(async { wait_for_signal(&[SIGTERM, SIGINT])?.await }),

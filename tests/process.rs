@@ -187,7 +187,10 @@ impl Scenario {
                 Err(_) => break,
             }
         }
-        panic!("no line starting with {prefix:?}; got:\n{}", self.seen.join("\n"));
+        panic!(
+            "no line starting with {prefix:?}; got:\n{}",
+            self.seen.join("\n")
+        );
     }
 
     /// Waits for the exit; collects the remaining output.
@@ -200,7 +203,11 @@ impl Scenario {
                 }
                 return status;
             }
-            assert!(Instant::now() < deadline, "still running:\n{}", self.seen.join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "still running:\n{}",
+                self.seen.join("\n")
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -280,8 +287,21 @@ fn hello_processes_serve_restart_and_stop_gracefully() {
     for _ in 0..2 {
         // "hello worker 0 (pid 123) listening on http://127.0.0.1:4567/"
         let line = s.expect("hello worker ");
-        let pid: i32 = line.split("(pid ").nth(1).unwrap().split(')').next().unwrap().parse().unwrap();
-        addr = line.split("http://").nth(1).unwrap().trim_end_matches('/').to_owned();
+        let pid: i32 = line
+            .split("(pid ")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        addr = line
+            .split("http://")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('/')
+            .to_owned();
         workers.push(pid);
     }
     let pids = distinct(&addr, "pid", 2);
@@ -290,28 +310,56 @@ fn hello_processes_serve_restart_and_stop_gracefully() {
     // A worker killed: the parent reaps it and forks a new one.
     signal(workers[0], libc::SIGKILL);
     let line = s.expect("hello worker ");
-    let new_pid: i32 = line.split("(pid ").nth(1).unwrap().split(')').next().unwrap().parse().unwrap();
+    let new_pid: i32 = line
+        .split("(pid ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(!workers.contains(&new_pid));
     wait_gone(workers[0]);
-    assert!(s.output().contains("killed by SIGKILL, restarting"), "{}", s.output());
+    assert!(
+        s.output().contains("killed by SIGKILL, restarting"),
+        "{}",
+        s.output()
+    );
     let pids = distinct(&addr, "pid", 2);
-    assert!(pids.contains(&new_pid.to_string()), "the new worker serves: {pids:?}");
+    assert!(
+        pids.contains(&new_pid.to_string()),
+        "the new worker serves: {pids:?}"
+    );
     // SIGTERM to the parent: forwarded, every worker stops, all exit 0.
     signal(s.pid(), libc::SIGTERM);
     let status = s.wait();
     assert_eq!(status.code(), Some(0), "{}", s.output());
     wait_gone(workers[1]);
     wait_gone(new_pid);
-    assert_eq!(s.output().matches("exited with status 0").count(), 2, "{}", s.output());
+    assert_eq!(
+        s.output().matches("exited with status 0").count(),
+        2,
+        "{}",
+        s.output()
+    );
 }
 
 fn hello_threads_serve_on_several_loops() {
     let mut s = Scenario::start("hello", &["--threads", "2", "--port", "0"]);
     let line = s.expect("hello: 2 threads listening on http://");
-    let addr = line.split("http://").nth(1).unwrap().trim_end_matches('/').to_owned();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
     let threads = distinct(&addr, "thread", 2);
     assert_eq!(threads.len(), 2);
-    assert!(threads.iter().all(|t| t.starts_with("tornado-server-")), "{threads:?}");
+    assert!(
+        threads.iter().all(|t| t.starts_with("tornado-server-")),
+        "{threads:?}"
+    );
     let body = get(&addr, "/worker");
     assert_eq!(field(&body, "pid"), s.pid().to_string());
     assert_eq!(field(&body, "task_id"), "null");
@@ -328,7 +376,11 @@ fn crashing_workers_are_restarted_up_to_max_restarts_then_the_parent_fails() {
     // last one restarted may be stopped before it prints its line.)
     let starts = out.lines().filter(|l| l.starts_with("started ")).count();
     assert!((4..=5).contains(&starts), "{out}");
-    assert_eq!(out.matches("exited with status 3, restarting").count(), 3, "{out}");
+    assert_eq!(
+        out.matches("exited with status 3, restarting").count(),
+        3,
+        "{out}"
+    );
     assert!(
         out.contains("error: too many child restarts (3), giving up: child ")
             && out.contains(") exited with status 3"),
@@ -345,7 +397,11 @@ fn a_worker_killed_by_a_signal_is_restarted() {
     let out = s.output();
     // Restarted once, then it exits normally: so does the parent.
     assert_eq!(status.code(), Some(0), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("started 0 ")).count(), 2, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("started 0 ")).count(),
+        2,
+        "{out}"
+    );
     assert!(out.contains("killed by SIGKILL, restarting"), "{out}");
     assert!(out.contains("exited normally"), "{out}");
 }
@@ -361,7 +417,8 @@ fn sigterm_is_forwarded_and_open_connections_finish() {
         addr = parts[3].to_owned();
     }
     let mut conn = TcpStream::connect(&addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     conn.write_all(b"go\n").unwrap();
     let mut reader = BufReader::new(conn);
     let mut line = String::new();
@@ -374,11 +431,19 @@ fn sigterm_is_forwarded_and_open_connections_finish() {
     assert_eq!(line, "done\n", "the open request finished");
     let status = s.wait();
     assert_eq!(status.code(), Some(0), "{}", s.output());
-    assert_eq!(s.output().matches("stopped cleanly").count(), 2, "{}", s.output());
+    assert_eq!(
+        s.output().matches("stopped cleanly").count(),
+        2,
+        "{}",
+        s.output()
+    );
     for w in workers {
         wait_gone(w);
     }
-    assert!(TcpStream::connect(&addr).is_err(), "nobody listens any more");
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "nobody listens any more"
+    );
 }
 
 fn forking_is_refused_with_threads_a_loop_or_twice() {
@@ -387,9 +452,18 @@ fn forking_is_refused_with_threads_a_loop_or_twice() {
     let out = s.output();
     assert_eq!(status.code(), Some(0), "{out}");
     assert!(out.contains("task_id before: None"), "{out}");
-    assert!(out.contains("refused: cannot fork: this process runs 2 threads"), "{out}");
-    assert!(out.contains("refused: cannot fork: an IOLoop was already created"), "{out}");
-    assert!(out.contains("refused: fork_processes was already called in this process (task 0)"), "{out}");
+    assert!(
+        out.contains("refused: cannot fork: this process runs 2 threads"),
+        "{out}"
+    );
+    assert!(
+        out.contains("refused: cannot fork: an IOLoop was already created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("refused: fork_processes was already called in this process (task 0)"),
+        "{out}"
+    );
 }
 
 fn main() {
@@ -397,17 +471,35 @@ fn main() {
         std::process::exit(play(&name, std::env::args().skip(1).collect()));
     }
     let tests: &[(&str, fn())] = &[
-        ("hello_processes_serve_restart_and_stop_gracefully", hello_processes_serve_restart_and_stop_gracefully),
-        ("hello_threads_serve_on_several_loops", hello_threads_serve_on_several_loops),
+        (
+            "hello_processes_serve_restart_and_stop_gracefully",
+            hello_processes_serve_restart_and_stop_gracefully,
+        ),
+        (
+            "hello_threads_serve_on_several_loops",
+            hello_threads_serve_on_several_loops,
+        ),
         (
             "crashing_workers_are_restarted_up_to_max_restarts_then_the_parent_fails",
             crashing_workers_are_restarted_up_to_max_restarts_then_the_parent_fails,
         ),
-        ("a_worker_killed_by_a_signal_is_restarted", a_worker_killed_by_a_signal_is_restarted),
-        ("sigterm_is_forwarded_and_open_connections_finish", sigterm_is_forwarded_and_open_connections_finish),
-        ("forking_is_refused_with_threads_a_loop_or_twice", forking_is_refused_with_threads_a_loop_or_twice),
+        (
+            "a_worker_killed_by_a_signal_is_restarted",
+            a_worker_killed_by_a_signal_is_restarted,
+        ),
+        (
+            "sigterm_is_forwarded_and_open_connections_finish",
+            sigterm_is_forwarded_and_open_connections_finish,
+        ),
+        (
+            "forking_is_refused_with_threads_a_loop_or_twice",
+            forking_is_refused_with_threads_a_loop_or_twice,
+        ),
     ];
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let selected: Vec<_> = tests
         .iter()
         .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
@@ -423,7 +515,10 @@ fn main() {
     }
     let passed = selected.len() - failed.len();
     let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
-    println!("\ntest result: {verdict}. {passed} passed; {} failed", failed.len());
+    println!(
+        "\ntest result: {verdict}. {passed} passed; {} failed",
+        failed.len()
+    );
     if !failed.is_empty() {
         std::process::exit(101);
     }

@@ -193,6 +193,9 @@ impl Supervisor {
         // fork, and the supervising parent starts none).
         let pid = unsafe { sys::fork() }?;
         if pid == 0 {
+            // Not this child's to supervise: an error below must not make
+            // `fork_processes` stop its siblings.
+            self.children.clear();
             TASK_ID.store(id, Ordering::Relaxed);
             sys::sigprocmask(libc::SIG_SETMASK, &self.old_mask)?;
             sys::set_parent_death_signal(libc::SIGTERM)?;
@@ -289,7 +292,9 @@ impl Supervisor {
                 Ok(Some((pid, _))) => {
                     self.children.remove(&pid);
                 }
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => {
                     for (pid, _) in self.children.drain() {
                         let _ = sys::kill(pid, libc::SIGKILL);

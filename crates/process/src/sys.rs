@@ -244,8 +244,14 @@ mod tests {
 
     #[test]
     fn statuses_are_described() {
-        assert_eq!(describe(ExitStatus::from_raw(3 << 8)), "exited with status 3");
-        assert_eq!(describe(ExitStatus::from_raw(libc::SIGKILL)), "killed by SIGKILL");
+        assert_eq!(
+            describe(ExitStatus::from_raw(3 << 8)),
+            "exited with status 3"
+        );
+        assert_eq!(
+            describe(ExitStatus::from_raw(libc::SIGKILL)),
+            "killed by SIGKILL"
+        );
         assert_eq!(signal_name(200), "signal 200");
     }
 

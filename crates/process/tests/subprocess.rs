@@ -33,7 +33,13 @@ async fn stdin_and_stdout_are_streams() {
     stdin.write(b"hello, ".to_vec()).await.unwrap();
     stdin.write(b"cat".to_vec()).await.unwrap();
     stdin.close();
-    let out = child.stdout.as_ref().unwrap().read_until_close().await.unwrap();
+    let out = child
+        .stdout
+        .as_ref()
+        .unwrap()
+        .read_until_close()
+        .await
+        .unwrap();
     assert_eq!(out, b"hello, cat");
     let status = child.wait_for_exit(true).await.unwrap();
     assert!(status.success());
@@ -45,9 +51,24 @@ async fn stderr_is_a_stream_too() {
     let mut cmd = sh("echo out; echo err >&2");
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = Subprocess::spawn(&mut cmd).unwrap();
-    let err = child.stderr.as_ref().unwrap().read_until_close().await.unwrap();
-    let out = child.stdout.as_ref().unwrap().read_until_close().await.unwrap();
-    assert_eq!((out.as_slice(), err.as_slice()), (&b"out\n"[..], &b"err\n"[..]));
+    let err = child
+        .stderr
+        .as_ref()
+        .unwrap()
+        .read_until_close()
+        .await
+        .unwrap();
+    let out = child
+        .stdout
+        .as_ref()
+        .unwrap()
+        .read_until_close()
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.as_slice(), err.as_slice()),
+        (&b"out\n"[..], &b"err\n"[..])
+    );
 }
 
 #[gen_test(timeout = 10)]
@@ -126,7 +147,13 @@ async fn stdout_closed_early_ends_the_stream_cleanly() {
     let mut cmd = sh("exec 1>&-; sleep 0.3");
     cmd.stdout(Stdio::piped());
     let child = Subprocess::spawn(&mut cmd).unwrap();
-    let out = child.stdout.as_ref().unwrap().read_until_close().await.unwrap();
+    let out = child
+        .stdout
+        .as_ref()
+        .unwrap()
+        .read_until_close()
+        .await
+        .unwrap();
     assert!(out.is_empty());
     assert_eq!(child.exit_status(), None, "EOF came before the exit");
     assert!(child.wait_for_exit(true).await.unwrap().success());
@@ -156,7 +183,10 @@ fn no_zombie_when_the_loop_closes_first() {
     // The child ends after the loop is gone; it must still be reaped.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while exists(pid) {
-        assert!(std::time::Instant::now() < deadline, "pid {pid} left behind");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} left behind"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
