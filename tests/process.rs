@@ -43,6 +43,7 @@ fn play(name: &str, args: Vec<String>) -> i32 {
         "crash" => crash(),
         "sigkill_once" => sigkill_once(&args[0]),
         "graceful" => graceful(),
+        "fail_on_stop" => fail_on_stop(),
         "refusals" => refusals(),
         other => Err(format!("no scenario {other}").into()),
     };
@@ -98,6 +99,16 @@ fn graceful() -> Result<(), Box<dyn std::error::Error>> {
     IOLoop::current().start()?;
     println!("stopped cleanly {id}");
     Ok(())
+}
+
+/// Two workers; worker 1 exits with status 5 when told to stop.
+fn fail_on_stop() -> Result<(), Box<dyn std::error::Error>> {
+    let id = fork_processes(2, None)?;
+    let ioloop = IOLoop::current();
+    let stop = tornado::tcp::signals::wait_for_signal(&[libc::SIGTERM, libc::SIGINT])?;
+    println!("waiting {id} {}", std::process::id());
+    ioloop.run_sync(move || stop, None)?;
+    std::process::exit(if id == 1 { 5 } else { 0 });
 }
 
 /// What fork_processes refuses: threads, an existing loop, twice.
@@ -407,6 +418,26 @@ fn a_worker_killed_by_a_signal_is_restarted() {
 }
 
 fn sigterm_is_forwarded_and_open_connections_finish() {
+    forwarded_and_open_connections_finish(libc::SIGTERM);
+}
+
+fn sigint_is_forwarded_too() {
+    forwarded_and_open_connections_finish(libc::SIGINT);
+}
+
+fn a_worker_failing_while_stopping_makes_the_parent_fail() {
+    let mut s = Scenario::start("fail_on_stop", &[]);
+    s.expect("waiting ");
+    s.expect("waiting ");
+    signal(s.pid(), libc::SIGTERM);
+    let status = s.wait();
+    let out = s.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("exited with status 5 while stopping"), "{out}");
+    assert!(!out.contains("restarting"), "{out}");
+}
+
+fn forwarded_and_open_connections_finish(sig: i32) {
     let mut s = Scenario::start("graceful", &[]);
     let mut workers = Vec::new();
     let mut addr = String::new();
@@ -425,7 +456,7 @@ fn sigterm_is_forwarded_and_open_connections_finish() {
     reader.read_line(&mut line).unwrap();
     assert_eq!(line, "busy\n");
     // The request is in progress: stop everything.
-    signal(s.pid(), libc::SIGTERM);
+    signal(s.pid(), sig);
     line.clear();
     reader.read_line(&mut line).unwrap();
     assert_eq!(line, "done\n", "the open request finished");
@@ -490,6 +521,11 @@ fn main() {
         (
             "sigterm_is_forwarded_and_open_connections_finish",
             sigterm_is_forwarded_and_open_connections_finish,
+        ),
+        ("sigint_is_forwarded_too", sigint_is_forwarded_too),
+        (
+            "a_worker_failing_while_stopping_makes_the_parent_fail",
+            a_worker_failing_while_stopping_makes_the_parent_fail,
         ),
         (
             "forking_is_refused_with_threads_a_loop_or_twice",
