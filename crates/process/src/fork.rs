@@ -93,6 +93,9 @@ impl From<ForkError> for io::Error {
 }
 
 /// Checks that forking is safe here: one thread, no loop, not forked yet.
+/// Threads are counted from `/proc/self/task` and loop descriptors (epoll,
+/// eventfd) found in `/proc/self/fd`, on Linux; elsewhere only the current
+/// and global loops are checked.
 pub fn check_can_fork() -> Result<(), ForkError> {
     if FORKING.load(Ordering::Relaxed) || task_id().is_some() {
         return Err(ForkError::AlreadyForked);
