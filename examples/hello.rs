@@ -6,6 +6,14 @@
 //! (`{"id":7}`). An id too large for a `u64` is a 400, logged. With
 //! `--self-test` it serves on an ephemeral port, checks its answers with
 //! the HTTP client and exits.
+//!
+//! On several cores: `--processes N` forks N worker processes (0: one per
+//! core) under a supervising parent that restarts a crashed worker and
+//! stops them all gracefully on SIGTERM; each worker binds its own
+//! `SO_REUSEPORT` socket unless `--shared-socket` is given. `--threads N`
+//! serves on N threads of one process instead, one loop each.
+//! `GET /worker` answers which process and thread served it, e.g.
+//! `{"pid":1234,"task_id":0,"thread":"main"}`.
 
 use std::time::Duration;
 
@@ -14,7 +22,10 @@ use tornado::concurrent::Error;
 use tornado::r#gen::coroutine;
 use tornado::http::{FetchOptions, fetch};
 use tornado::ioloop::IOLoop;
-use tornado::web::{Application, Context, HttpError, RequestHandler, route};
+use tornado::process::task_id;
+use tornado::tcp::signals::{SIGINT, SIGTERM, wait_for_signal};
+use tornado::tcp::{DEFAULT_GRACE, Processes};
+use tornado::web::{Application, Context, HttpError, RequestHandler, listen_threads, route};
 
 #[path = "common/logging.rs"]
 mod logging;
@@ -44,6 +55,30 @@ impl RequestHandler for UserHandler {
     }
 }
 
+/// Which process and thread serve: tells the workers apart.
+#[derive(Clone)]
+struct WorkerHandler;
+
+impl RequestHandler for WorkerHandler {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        let thread = std::thread::current();
+        cx.write(json!({
+            "pid": std::process::id(),
+            "task_id": task_id(),
+            "thread": thread.name().unwrap_or("?"),
+        }));
+        Ok(())
+    }
+}
+
+fn make_app() -> Application {
+    Application::new(vec![
+        route("/", MainHandler),
+        route(r"/user/([0-9]+)", UserHandler),
+        route("/worker", WorkerHandler),
+    ])
+}
+
 /// Drives the server at `base` with the HTTP client and checks each answer.
 async fn self_test(base: String) -> Result<(), Error> {
     let get = |path: &str| {
@@ -67,6 +102,8 @@ async fn self_test(base: String) -> Result<(), Error> {
     assert_eq!(get("/user/18446744073709551616").await?.code, 400);
     assert_eq!(get("/user/12345678901234567890123").await?.code, 400);
     assert_eq!(get("/user/x").await?.code, 404);
+    let worker: Value = serde_json::from_slice(&get("/worker").await?.body)?;
+    assert_eq!(worker["pid"], json!(std::process::id()));
     println!("hello self-test ok");
     Ok(())
 }
@@ -82,26 +119,31 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let mut port: u16 = 8888;
     let mut address = String::from("127.0.0.1");
     let mut test = false;
+    let mut processes: Option<usize> = None;
+    let mut threads: Option<usize> = None;
+    let mut shared_socket = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port takes a number")?.parse()?,
             "--address" => address = args.next().ok_or("--address takes an address")?,
+            "--processes" => {
+                processes = Some(args.next().ok_or("--processes takes a number")?.parse()?)
+            }
+            "--threads" => threads = Some(args.next().ok_or("--threads takes a number")?.parse()?),
+            "--shared-socket" => shared_socket = true,
             "--self-test" => test = true,
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: hello [--port P] [--address A] [--self-test]"
+                    "unknown argument {other}; usage: hello [--port P] [--address A] \
+                     [--processes N [--shared-socket] | --threads N] [--self-test]"
                 )
                 .into());
             }
         }
     }
-    let app = Application::new(vec![
-        route("/", MainHandler),
-        route(r"/user/([0-9]+)", UserHandler),
-    ]);
     if test {
-        let (_server, addrs) = app.listen_on(0, Some("127.0.0.1"))?;
+        let (_server, addrs) = make_app().listen_on(0, Some("127.0.0.1"))?;
         let base = format!("http://{}", addrs[0]);
         IOLoop::current().run_sync(
             move || coroutine(self_test(base)),
@@ -109,10 +151,46 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
         )?;
         return Ok(());
     }
-    let (_server, addrs) = app.listen_on(port, Some(&address))?;
-    for a in addrs {
-        println!("hello listening on http://{a}/");
+    match (processes, threads) {
+        (Some(_), Some(_)) => Err("--processes and --threads exclude each other".into()),
+        (Some(n), None) => {
+            let options = Processes::new(n).reuse_port(!shared_socket);
+            // Forks here: from this line on, in a worker.
+            let (_server, addrs) = make_app().listen_processes(port, Some(&address), &options)?;
+            let id = task_id().unwrap_or(0);
+            for a in addrs {
+                println!(
+                    "hello worker {id} (pid {}) listening on http://{a}/",
+                    std::process::id()
+                );
+            }
+            // Returns after SIGTERM/SIGINT, once open requests are done.
+            IOLoop::current().start()?;
+            Ok(())
+        }
+        (None, Some(n)) => {
+            let running = listen_threads(make_app, port, Some(&address), n)?;
+            for a in running.addresses() {
+                println!(
+                    "hello: {} threads listening on http://{a}/",
+                    running.threads()
+                );
+            }
+            IOLoop::current().run_sync(
+                || coroutine(async { wait_for_signal(&[SIGTERM, SIGINT])?.await }),
+                None,
+            )?;
+            running.shutdown(DEFAULT_GRACE);
+            running.join()?;
+            Ok(())
+        }
+        (None, None) => {
+            let (_server, addrs) = make_app().listen_on(port, Some(&address))?;
+            for a in addrs {
+                println!("hello listening on http://{a}/");
+            }
+            IOLoop::current().start()?;
+            Ok(())
+        }
     }
-    IOLoop::current().start()?;
-    Ok(())
 }

@@ -14,6 +14,7 @@
 //! | [`http`] | `tornado-http` | `tornado.httputil`, `tornado.httpserver`, `tornado.httpclient` |
 //! | [`web`] | `tornado-web` | `tornado.web` |
 //! | [`locks`] | `tornado-locks` | `tornado.locks` |
+//! | [`process`] | `tornado-process` | `tornado.process` |
 //! | [`queues`] | `tornado-queues` | `tornado.queues` |
 //!
 //! `gen` is a keyword in Rust 2024: there, write `tornado::r#gen` or depend
@@ -42,6 +43,7 @@ pub use tornado_http as http;
 pub use tornado_ioloop as ioloop;
 pub use tornado_iostream as iostream;
 pub use tornado_locks as locks;
+pub use tornado_process as process;
 pub use tornado_queues as queues;
 pub use tornado_tcp as tcp;
 pub use tornado_web as web;
@@ -50,3 +52,8 @@ pub use tornado_web as web;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The deployment guide's examples, compiled as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/deploy.md")]
+struct DeployDoctests;

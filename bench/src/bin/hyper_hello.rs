@@ -4,6 +4,8 @@
 //! with responses of about the same size.
 //!
 //! Run: `cargo run --release -p tornado-bench --bin hyper_hello -- --port 8889`.
+//! With `--threads N` it runs on a multi-thread runtime of N workers (the
+//! peer of `hello --threads N`/`--processes N` in `multicore_bench.sh`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,20 +32,29 @@ async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut port: u16 = 8889;
+    let mut threads: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port takes a number")?.parse()?,
+            "--threads" => threads = Some(args.next().ok_or("--threads takes a number")?.parse()?),
             other => {
-                return Err(
-                    format!("unknown argument {other}; usage: hyper_hello [--port P]").into(),
-                );
+                return Err(format!(
+                    "unknown argument {other}; usage: hyper_hello [--port P] [--threads N]"
+                )
+                .into());
             }
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = match threads {
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
     rt.block_on(async move {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
         println!(

@@ -13,9 +13,11 @@ mod client_url;
 pub mod httpclient;
 pub mod httpserver;
 pub mod httputil;
+mod multi;
 pub mod response;
 
 pub use httpclient::{FetchOptions, HttpClientError, HttpClientErrorKind, HttpResponse, fetch};
 pub use httpserver::{HttpHandler, HttpServer, HttpServerOptions};
 pub use httputil::{HttpHeaders, HttpServerRequest};
+pub use multi::{HttpThread, threaded};
 pub use response::{HttpOutputError, ResponseWriter};

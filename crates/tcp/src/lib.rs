@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod connector;
+mod multi;
 pub mod netutil;
 pub mod resolver;
 pub mod signals;
@@ -51,6 +52,7 @@ mod tcpclient;
 mod tcpserver;
 mod threads;
 
+pub use multi::{DEFAULT_GRACE, Processes, shutdown_on_signals};
 pub use netutil::{
     AcceptHandle, Acceptor, DEFAULT_BACKLOG, add_accept_handler, bind_sockets, bind_unix_socket,
 };

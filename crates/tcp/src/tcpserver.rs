@@ -180,10 +180,16 @@ impl<H: TcpHandler> TcpServer<H> {
     }
 
     /// Starts serving the sockets of earlier [`bind`](TcpServer::bind)
-    /// calls on the current loop (Tornado's `start(1)`).
+    /// calls on the current loop (Tornado's `start(1)`); for several
+    /// processes see [`start_processes`](TcpServer::start_processes).
     pub fn start(&self) -> io::Result<()> {
-        let sockets = std::mem::take(&mut *self.shared.bound.borrow_mut());
-        self.add_sockets(sockets)
+        self.add_sockets(self.take_bound())
+    }
+
+    /// The sockets of earlier `bind` calls, not served yet (for
+    /// `start_processes`, which serves them in each worker).
+    pub(crate) fn take_bound(&self) -> Vec<TcpListener> {
+        std::mem::take(&mut *self.shared.bound.borrow_mut())
     }
 
     /// Serves connections arriving on already-listening sockets.

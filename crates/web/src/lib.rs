@@ -32,6 +32,7 @@ mod context;
 mod cookies;
 mod error;
 mod handler;
+mod multi;
 mod static_file;
 
 pub use application::{Application, Route, Settings, route, try_route};
@@ -39,4 +40,5 @@ pub use context::{Chunk, Context, GZIP_MIN_LENGTH, etag_matches};
 pub use cookies::{CookieOptions, create_signed_value, decode_signed_value};
 pub use error::HttpError;
 pub use handler::{HandlerResult, RequestHandler};
+pub use multi::listen_threads;
 pub use static_file::{STATIC_CHUNK_SIZE, StaticFileHandler, content_type};
