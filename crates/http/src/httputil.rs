@@ -330,8 +330,9 @@ pub fn parse_multipart_form_data(
     Ok(())
 }
 
+/// Linear-time substring search (a `windows()` scan is O(n·m)).
 fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// Splits on `sep`, dropping the separators.

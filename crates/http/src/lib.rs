@@ -10,12 +10,17 @@
 #![deny(missing_docs)]
 
 mod client_url;
+pub mod http1;
 pub mod httpclient;
 pub mod httpserver;
 pub mod httputil;
 pub mod response;
 
+pub use http1::{
+    BodyError, Detached, HeadError, HttpHandler, HttpMessageDelegate, HttpServerDelegate,
+    ReadError, RequestConnection,
+};
 pub use httpclient::{FetchOptions, HttpClientError, HttpClientErrorKind, HttpResponse, fetch};
-pub use httpserver::{HttpHandler, HttpServer, HttpServerOptions};
+pub use httpserver::{HttpServer, HttpServerOptions};
 pub use httputil::{HttpHeaders, HttpServerRequest};
 pub use response::{HttpOutputError, ResponseWriter};

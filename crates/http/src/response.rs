@@ -8,6 +8,7 @@ use std::rc::Rc;
 use tornado_concurrent::Future;
 use tornado_iostream::IOStream;
 
+use crate::http1::framing::{connection_has, content_length, status_is_bodiless};
 use crate::httputil::{HttpHeaders, reason_phrase};
 
 /// The response went wrong on our side: more or fewer bytes than its
@@ -109,21 +110,17 @@ impl ResponseWriter {
             return Future::failed(HttpOutputError("headers already written".into()));
         }
         s.status = Some(status);
-        let bodiless = s.head || status == 204 || status == 304 || (100..200).contains(&status);
-        if let Some(v) = headers.get("Content-Length") {
-            match v.trim().parse::<u64>() {
-                Ok(n) => s.expected = Some(n),
-                Err(_) => {
-                    return Future::failed(HttpOutputError(format!(
-                        "invalid Content-Length {v:?}"
-                    )));
-                }
+        let bodiless = s.head || status_is_bodiless(status);
+        // The rules the peer will read the response by: digits only, one
+        // value (`+10` would pass `u64::from_str`).
+        match content_length(headers) {
+            Ok(n) => s.expected = n,
+            Err(e) => {
+                s.status = None;
+                return Future::failed(HttpOutputError(format!("{e}")));
             }
         }
-        if headers
-            .get("Connection")
-            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
-        {
+        if connection_has(headers, "close") {
             s.keep_alive = false;
         }
         let mut extra = HttpHeaders::new();
