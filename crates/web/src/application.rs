@@ -2,30 +2,16 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::rc::Rc;
 
 use regex::Regex;
-use tornado_http::httpserver::{HttpHandler, HttpServer, HttpServerOptions};
-use tornado_http::httputil::HttpServerRequest;
-use tornado_http::response::ResponseWriter;
+use tornado_http::httpserver::{HttpServer, HttpServerOptions};
+use tornado_http::{HttpServerDelegate, RequestConnection};
 
 use crate::context::Context;
-use crate::error::HttpError;
-use crate::handler::{RequestHandler, execute, send_error};
-
-/// Application-wide settings (Tornado's settings dictionary, typed).
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    /// The secret that signs cookies (`set_signed_cookie`).
-    pub cookie_secret: Option<String>,
-    /// Error pages show the error (development only).
-    pub serve_traceback: bool,
-    /// Gzip responses to clients that accept it.
-    pub compress_response: bool,
-    /// Application values of the user's own.
-    pub extra: std::collections::HashMap<String, String>,
-}
+use crate::delegate::{HandlerRun, Run, WebRequest};
+use crate::handler::RequestHandler;
+use crate::settings::Settings;
 
 /// A matched route: its index and its decoded unnamed and named groups.
 type Match = (usize, Vec<String>, Vec<(String, String)>);
@@ -33,18 +19,21 @@ type Match = (usize, Vec<String>, Vec<(String, String)>);
 /// A route matched, but a group is not UTF-8 once percent-decoded.
 struct BadGroup;
 
-/// Runs one request through a handler type.
-trait Spec {
-    fn run(&self, cx: Context) -> Pin<Box<dyn std::future::Future<Output = ()>>>;
+/// Starts one request with a handler type.
+pub(crate) trait Spec {
+    /// A fresh handler for the request in `cx`.
+    fn start(&self, cx: Context) -> Box<dyn Run>;
 }
 
 /// A handler value to clone per request.
 struct Cloning<H>(H);
 
 impl<H: RequestHandler + Clone> Spec for Cloning<H> {
-    fn run(&self, mut cx: Context) -> Pin<Box<dyn std::future::Future<Output = ()>>> {
-        let mut h = self.0.clone();
-        Box::pin(async move { execute(&mut h, &mut cx).await })
+    fn start(&self, cx: Context) -> Box<dyn Run> {
+        Box::new(HandlerRun {
+            handler: self.0.clone(),
+            cx,
+        })
     }
 }
 
@@ -77,9 +66,9 @@ pub fn try_route<H: RequestHandler + Clone>(
 }
 
 /// The shared part of an application.
-pub(crate) struct AppInner {
+struct AppInner {
     routes: Vec<Route>,
-    pub(crate) settings: Settings,
+    settings: Rc<Settings>,
 }
 
 /// A web application: routes, settings, and the `HttpHandler` that runs
@@ -126,13 +115,35 @@ impl Application {
     /// An application with `settings`.
     pub fn with_settings(routes: Vec<Route>, settings: Settings) -> Application {
         Application {
-            inner: Rc::new(AppInner { routes, settings }),
+            inner: Rc::new(AppInner {
+                routes,
+                settings: Rc::new(settings),
+            }),
         }
     }
 
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    pub(crate) fn settings_rc(&self) -> Rc<Settings> {
+        self.inner.settings.clone()
+    }
+
+    /// Routes the request in `cx`, filling its path arguments: the route's
+    /// handler spec, or the error status (404, or 400 for a path group
+    /// that is not UTF-8).
+    pub(crate) fn route_for(&self, cx: &mut Context) -> Result<&dyn Spec, u16> {
+        match self.find(&cx.request.path) {
+            Some(Ok((i, args, kwargs))) => {
+                cx.path_args = args;
+                cx.path_kwargs = kwargs;
+                Ok(&*self.inner.routes[i].spec)
+            }
+            Some(Err(BadGroup)) => Err(400),
+            None => Err(404),
+        }
     }
 
     /// Serves the application on `port` (all interfaces) with default
@@ -195,27 +206,10 @@ impl Application {
     }
 }
 
-/// The default error page for requests no route serves: 404, or 400 when a
-/// path group is not UTF-8 (Tornado's `ErrorHandler`).
-#[derive(Clone)]
-struct NotFound;
-impl RequestHandler for NotFound {}
+impl HttpServerDelegate for Application {
+    type Message = WebRequest;
 
-impl HttpHandler for Application {
-    async fn handle_request(&self, request: HttpServerRequest, response: ResponseWriter) {
-        let found = self.find(&request.path);
-        let mut cx = Context::new(request, response, self.inner.clone());
-        let status = match found {
-            Some(Ok((i, args, kwargs))) => {
-                cx.path_args = args;
-                cx.path_kwargs = kwargs;
-                self.inner.routes[i].spec.run(cx).await;
-                return;
-            }
-            Some(Err(BadGroup)) => 400,
-            None => 404,
-        };
-        send_error(&mut NotFound, &mut cx, &HttpError::new(status));
-        log::warn!(target: "tornado.access", "{status} {} {} ({})", cx.request().method, cx.request().uri, cx.request().remote_ip);
+    fn start_request(self: Rc<Self>, conn: RequestConnection) -> WebRequest {
+        WebRequest::new((*self).clone(), conn)
     }
 }
