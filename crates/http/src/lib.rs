@@ -9,6 +9,7 @@
 //! requests are answered in order. Heads are parsed with `httparse`.
 #![deny(missing_docs)]
 
+mod client_error;
 mod client_url;
 pub mod http1;
 pub mod httpclient;

@@ -38,7 +38,6 @@ mod stream;
 pub mod tls;
 mod transport;
 
-pub use connect::resolve;
 pub use error::{
     AlreadyReadingError, StreamBufferFullError, StreamClosedError, UnsatisfiableReadError,
 };

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use tornado_concurrent::Future;
 use tornado_http::RequestConnection;
+use tornado_http::http1::framing::status_is_bodiless;
 use tornado_http::httputil::{HttpHeaders, HttpServerRequest, format_timestamp};
 use tornado_http::response::ResponseWriter;
 
@@ -444,8 +445,7 @@ impl Context {
                     self.set_status(304);
                 }
             }
-            let bodiless =
-                self.status == 204 || self.status == 304 || (100..200).contains(&self.status);
+            let bodiless = status_is_bodiless(self.status);
             let mut chunk = std::mem::take(&mut self.buffer);
             if bodiless {
                 chunk.clear();

@@ -9,6 +9,7 @@ pub mod delegate;
 pub mod error;
 pub mod framing;
 pub mod head;
+pub mod inflate;
 pub mod reader;
 pub(crate) mod server;
 
