@@ -580,3 +580,95 @@ async fn body_timeout_can_be_set_per_request() -> Result<(), Error> {
     assert!(started.elapsed() < Duration::from_secs(5));
     Ok(())
 }
+
+#[gen_test(timeout = 10)]
+async fn decompressed_pieces_are_at_most_chunk_size() -> Result<(), Error> {
+    let options = HttpServerOptions {
+        chunk_size: 1000,
+        decompress_request: true,
+        ..Default::default()
+    };
+    let (_server, addr, seen) = start_streaming(options);
+    let plain = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN".repeat(2000);
+    let body = gzip(&plain);
+    // Sent by length, then chunked.
+    let mut req = format!(
+        "PUT / HTTP/1.0\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    raw(addr, &req).await?;
+    let mut req =
+        b"PUT / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    for piece in body.chunks(700) {
+        req.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        req.extend_from_slice(piece);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    raw(addr, &req).await?;
+    let seen = seen.borrow();
+    assert_eq!(seen.bytes, [plain.clone(), plain].concat());
+    assert!(
+        seen.chunks.iter().all(|&n| n > 0 && n <= 1000),
+        "{:?}",
+        seen.chunks
+    );
+    Ok(())
+}
+
+#[gen_test(timeout = 10)]
+async fn a_raised_body_limit_is_reset_for_the_next_request() -> Result<(), Error> {
+    let _log = ExpectLog::new("tornado.general", "body too large");
+    let options = HttpServerOptions {
+        max_body_size: 100,
+        ..Default::default()
+    };
+    let (_server, addr, _seen) = start_streaming(options);
+    let s = connect(addr).await?;
+    let mut req = b"PUT /big HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n".to_vec();
+    req.extend_from_slice(&[b'y'; 1000]);
+    s.write(req).await?;
+    assert_eq!(read_response(&s, false).await?.status, 200);
+    let mut req = b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 200\r\n\r\n".to_vec();
+    req.extend_from_slice(&[b'y'; 200]);
+    s.write(req).await?;
+    assert_eq!(read_response(&s, false).await?.status, 413);
+    Ok(())
+}
+
+#[gen_test(timeout = 10)]
+async fn http10_keep_alive_with_an_empty_chunked_body() -> Result<(), Error> {
+    let (_server, addr) = start_echo(HttpServerOptions::default());
+    let s = connect(addr).await?;
+    s.write(
+        b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            .to_vec(),
+    )
+    .await?;
+    let r = read_response(&s, false).await?;
+    assert_eq!(r.header("Connection").as_deref(), Some("Keep-Alive"));
+    s.write(b"GET /next HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".to_vec())
+        .await?;
+    let r = read_response(&s, false).await?;
+    assert_eq!(r.text(), "GET /next host=127.0.0.1 len=0 enc=-");
+    Ok(())
+}
+
+#[gen_test(timeout = 10)]
+async fn a_form_with_an_undecoded_content_encoding_is_400() -> Result<(), Error> {
+    let _log = ExpectLog::new("tornado.general", "Unsupported Content-Encoding");
+    let (_server, addr) = start_echo(HttpServerOptions::default());
+    let body = gzip(b"foo=bar");
+    let mut req = format!(
+        "POST / HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let (r, _) = exchange(addr, &req).await?;
+    assert_eq!(r.status, 400);
+    Ok(())
+}

@@ -222,3 +222,67 @@ async fn send_error_is_public() -> Result<(), Error> {
     assert!(!r.text().contains("never sent"));
     Ok(())
 }
+
+/// Flushes, waits for the client to leave, then writes and finishes
+/// (Tornado's `FinishOnCloseHandler`).
+#[derive(Clone)]
+struct FinishOnClose;
+
+impl RequestHandler for FinishOnClose {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        cx.flush().await?;
+        cx.connection_closed().await?;
+        cx.write("closed");
+        Ok(())
+    }
+}
+
+#[gen_test(timeout = 10)]
+async fn finishing_after_the_client_closed_is_quiet() -> Result<(), Error> {
+    let (server, addr) = serve(vec![route("/", FinishOnClose)]);
+    let s = connect(addr).await?;
+    s.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec())
+        .await?;
+    s.read_until(b"\r\n\r\n", None).await?;
+    s.close();
+    for _ in 0..200 {
+        if server.tcp().connections() == 0 {
+            break;
+        }
+        sleep(Duration::from_millis(5)).await;
+    }
+    // No application error was logged (gen_test would fail on one).
+    assert_eq!(server.tcp().connections(), 0);
+    Ok(())
+}
+
+/// HEAD on a handler that flushes: headers only, the connection reusable.
+#[derive(Clone)]
+struct FlushingHead;
+
+impl RequestHandler for FlushingHead {
+    async fn head(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        cx.write("Hello world");
+        cx.flush().await?;
+        Ok(())
+    }
+}
+
+#[gen_test(timeout = 10)]
+async fn head_of_a_flushed_response_twice_on_one_connection() -> Result<(), Error> {
+    let (_s, addr) = serve(vec![route("/chunked", FlushingHead)]);
+    let s = connect(addr).await?;
+    for _ in 0..2 {
+        s.write(b"HEAD /chunked HTTP/1.1\r\nHost: a\r\n\r\n".to_vec())
+            .await?;
+        let r = read_response(&s, true).await?;
+        assert_eq!(r.status, 200);
+    }
+    // Nothing but the two heads came: the next answer is a fresh head.
+    s.write(b"HEAD /chunked HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec())
+        .await?;
+    let r = read_response(&s, true).await?;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.read_until_close().await?, b"");
+    Ok(())
+}

@@ -113,28 +113,41 @@ enum BodyEnd {
     Panicked(String),
 }
 
+/// Hands decoded bytes to the delegate in pieces of at most `chunk_size`.
+async fn hand_over<D: HttpMessageDelegate>(
+    d: &mut D,
+    mut data: Vec<u8>,
+    chunk_size: usize,
+) -> Result<(), BodyEnd> {
+    while !data.is_empty() {
+        let rest = if data.len() > chunk_size {
+            data.split_off(chunk_size)
+        } else {
+            Vec::new()
+        };
+        match guarded(d.data_received(data)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(BodyEnd::Refused(e)),
+            Err(p) => return Err(BodyEnd::Panicked(p)),
+        }
+        data = rest;
+    }
+    Ok(())
+}
+
 /// Hands a piece of the body to the delegate, through the decoder if any.
 async fn deliver<D: HttpMessageDelegate>(
     d: &mut D,
     inflater: &mut Option<Inflater>,
     chunk: Vec<u8>,
+    chunk_size: usize,
 ) -> Result<(), BodyEnd> {
     let Some(inf) = inflater.as_mut() else {
-        return match guarded(d.data_received(chunk)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(BodyEnd::Refused(e)),
-            Err(p) => Err(BodyEnd::Panicked(p)),
-        };
+        return hand_over(d, chunk, chunk_size).await;
     };
     for step in chunk.chunks(INFLATE_STEP) {
         let out = inf.feed(step).map_err(BodyEnd::Refused)?;
-        if !out.is_empty() {
-            match guarded(d.data_received(out)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(BodyEnd::Refused(e)),
-                Err(p) => return Err(BodyEnd::Panicked(p)),
-            }
-        }
+        hand_over(d, out, chunk_size).await?;
     }
     Ok(())
 }
@@ -163,7 +176,7 @@ async fn read_body<D: HttpMessageDelegate>(
             Err(ReadError::Head(_) | ReadError::Closed(_)) => return Err(BodyEnd::Gone),
         };
         conn.park(reader.take_buffered());
-        let delivered = deliver(d, &mut inflater, chunk).await;
+        let delivered = deliver(d, &mut inflater, chunk, options.chunk_size.max(1)).await;
         reader.put_back(conn.unpark());
         delivered?;
         if response.finished() || conn.detached() {
@@ -175,13 +188,7 @@ async fn read_body<D: HttpMessageDelegate>(
     }
     if let Some(inf) = inflater.as_mut() {
         let rest = inf.finish().map_err(BodyEnd::Refused)?;
-        if !rest.is_empty() {
-            match guarded(d.data_received(rest)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(BodyEnd::Refused(e)),
-                Err(p) => return Err(BodyEnd::Panicked(p)),
-            }
-        }
+        hand_over(d, rest, options.chunk_size.max(1)).await?;
     }
     Ok(())
 }
