@@ -46,6 +46,17 @@ impl RequestHandler for Echo {
     }
 }
 
+/// The request's protocol, as the server saw it.
+#[derive(Clone)]
+struct Proto;
+impl RequestHandler for Proto {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        let p = cx.request().protocol.clone();
+        cx.write(p);
+        Ok(())
+    }
+}
+
 /// Three flushed chunks: a chunked response to an HTTP/1.1 client.
 #[derive(Clone)]
 struct Chunked;
@@ -122,6 +133,7 @@ fn app() -> Application {
     Application::with_settings(
         vec![
             route("/echo", Echo),
+            route("/proto", Proto),
             route("/chunked", Chunked),
             route(r"/redirect/(\d+)", Countdown),
             route(r"/code/(\d+)", RedirectWith),
@@ -389,6 +401,33 @@ fn https_with_a_local_certificate() {
     )
     .unwrap();
     assert_eq!(r.text(), "POST secret");
+    let r = get(
+        format!("https://localhost:{port}/proto"),
+        FetchOptions::new().tls(client_config.clone()),
+    )
+    .unwrap();
+    assert_eq!(r.text(), "https");
+    // A larger body than one TLS record (Tornado's test_large_post).
+    let big = "A".repeat(50_000);
+    let r = get(
+        format!("https://localhost:{port}/echo"),
+        FetchOptions::new()
+            .method("POST")
+            .body(big.clone())
+            .tls(client_config.clone()),
+    )
+    .unwrap();
+    assert_eq!(r.text(), format!("POST {big}"));
+    // Plain HTTP to the HTTPS port: the server closes, the client fails
+    // with a connection error (Tornado's test_non_ssl_request).
+    let e = client_error(
+        get(
+            format!("http://localhost:{port}/echo"),
+            FetchOptions::new().request_timeout(Duration::from_secs(5)),
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(e.kind, HttpClientErrorKind::Connection, "{e}");
     let r = get(
         format!("https://localhost:{port}/redirect/1"),
         FetchOptions::new().tls(client_config),
