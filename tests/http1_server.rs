@@ -672,3 +672,65 @@ async fn a_form_with_an_undecoded_content_encoding_is_400() -> Result<(), Error>
     assert_eq!(r.status, 400);
     Ok(())
 }
+
+#[gen_test(timeout = 10)]
+async fn an_idle_connection_is_closed_after_use_too() -> Result<(), Error> {
+    let (_server, addr) = start_echo(HttpServerOptions {
+        idle_connection_timeout: Duration::from_millis(100),
+        ..Default::default()
+    });
+    let s = connect(addr).await?;
+    s.write(b"GET /used HTTP/1.1\r\nHost: a\r\n\r\n".to_vec())
+        .await?;
+    assert_eq!(read_response(&s, false).await?.status, 200);
+    let started = std::time::Instant::now();
+    assert_eq!(s.read_until_close().await?, b"");
+    assert!(started.elapsed() >= Duration::from_millis(90));
+    Ok(())
+}
+
+#[gen_test(timeout = 10)]
+async fn streaming_chunked_bodies_and_raised_limits() -> Result<(), Error> {
+    let options = HttpServerOptions {
+        chunk_size: 1000,
+        max_body_size: 100,
+        ..Default::default()
+    };
+    let (_server, addr, seen) = start_streaming(options);
+    // Chunked, over the server's limit but within the raised one, with
+    // chunks larger than chunk_size split.
+    let mut req =
+        b"PUT /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    for _ in 0..3 {
+        req.extend_from_slice(b"9c4\r\n");
+        req.extend_from_slice(&[b'q'; 0x9c4]);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let got = raw(addr, &req).await?;
+    assert!(String::from_utf8_lossy(&got).ends_with("got 7500"));
+    let seen = seen.borrow();
+    assert!(
+        seen.chunks.iter().all(|&n| n > 0 && n <= 1000),
+        "{:?}",
+        seen.chunks
+    );
+    Ok(())
+}
+
+#[gen_test(timeout = 10)]
+async fn uncompressed_bodies_pass_a_decompressing_server_untouched() -> Result<(), Error> {
+    let (_server, addr) = start_echo(HttpServerOptions {
+        decompress_request: true,
+        max_body_size: 100,
+        ..Default::default()
+    });
+    let got = raw(
+        addr,
+        b"POST / HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\nfoo=bar",
+    )
+    .await?;
+    assert!(String::from_utf8_lossy(&got).ends_with("len=7 enc=-"));
+    Ok(())
+}
