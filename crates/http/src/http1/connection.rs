@@ -32,7 +32,8 @@ struct Inner {
     closed: Future<()>,
     /// Bytes read past what was consumed, parked here while a delegate
     /// runs so that `detach` can hand them over.
-    buffered: RefCell<Vec<u8>>,
+    /// (bytes, start of the unconsumed ones), as the reader lent them.
+    buffered: RefCell<(Vec<u8>, usize)>,
     detached: Cell<bool>,
 }
 
@@ -57,7 +58,7 @@ impl RequestConnection {
                 max_body_size: Cell::new(max_body_size),
                 body_timeout: Cell::new(body_timeout),
                 closed,
-                buffered: RefCell::new(Vec::new()),
+                buffered: RefCell::new((Vec::new(), 0)),
                 detached: Cell::new(false),
             }),
         }
@@ -120,9 +121,11 @@ impl RequestConnection {
             return None;
         }
         self.inner.detached.set(true);
+        let (mut buffered, pos) = std::mem::take(&mut *self.inner.buffered.borrow_mut());
+        buffered.drain(..pos.min(buffered.len()));
         Some(Detached {
             stream: self.inner.stream.clone(),
-            buffered: std::mem::take(&mut *self.inner.buffered.borrow_mut()),
+            buffered,
         })
     }
 
@@ -132,12 +135,12 @@ impl RequestConnection {
     }
 
     /// Parks the reader's unconsumed bytes while a delegate runs.
-    pub(crate) fn park(&self, bytes: Vec<u8>) {
-        *self.inner.buffered.borrow_mut() = bytes;
+    pub(crate) fn park(&self, lent: (Vec<u8>, usize)) {
+        *self.inner.buffered.borrow_mut() = lent;
     }
 
     /// Takes the parked bytes back (empty if `detach` took them).
-    pub(crate) fn unpark(&self) -> Vec<u8> {
+    pub(crate) fn unpark(&self) -> (Vec<u8>, usize) {
         std::mem::take(&mut *self.inner.buffered.borrow_mut())
     }
 

@@ -43,6 +43,21 @@ impl Reader {
         &self.buf[self.pos..]
     }
 
+    /// Lends the buffer out as it is, (bytes, start of the unconsumed
+    /// ones): no copy, however much is buffered. See [`Reader::restore`].
+    pub(crate) fn lend(&mut self) -> (Vec<u8>, usize) {
+        let pos = std::mem::take(&mut self.pos);
+        (std::mem::take(&mut self.buf), pos)
+    }
+
+    /// Takes back a buffer lent with [`Reader::lend`] (nothing was read
+    /// meanwhile).
+    pub(crate) fn restore(&mut self, (buf, pos): (Vec<u8>, usize)) {
+        debug_assert!(self.buf.is_empty());
+        self.buf = buf;
+        self.pos = pos.min(self.buf.len());
+    }
+
     /// Takes the buffered bytes out (see [`Reader::put_back`]).
     pub fn take_buffered(&mut self) -> Vec<u8> {
         let mut buf = std::mem::take(&mut self.buf);

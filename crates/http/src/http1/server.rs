@@ -175,9 +175,9 @@ async fn read_body<D: HttpMessageDelegate>(
             Err(ReadError::Body(e)) => return Err(BodyEnd::Refused(e)),
             Err(ReadError::Head(_) | ReadError::Closed(_)) => return Err(BodyEnd::Gone),
         };
-        conn.park(reader.take_buffered());
+        conn.park(reader.lend());
         let delivered = deliver(d, &mut inflater, chunk, options.chunk_size.max(1)).await;
-        reader.put_back(conn.unpark());
+        reader.restore(conn.unpark());
         delivered?;
         if response.finished() || conn.detached() {
             // The delegate answered early: the rest of the body is not
@@ -273,9 +273,9 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
             closed.clone(),
         );
         let mut d = handler.clone().start_request(conn.clone());
-        conn.park(reader.take_buffered());
+        conn.park(reader.lend());
         let received = guarded(d.headers_received(request)).await;
-        reader.put_back(conn.unpark());
+        reader.restore(conn.unpark());
         if let Err(p) = received {
             return panicked(stream, &response, &p).await;
         }
@@ -310,9 +310,9 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
             // Answered before the body was read: close after the answer.
             response.disconnect_on_finish();
         }
-        conn.park(reader.take_buffered());
+        conn.park(reader.lend());
         let finished = guarded(d.finish()).await;
-        reader.put_back(conn.unpark());
+        reader.restore(conn.unpark());
         if let Err(p) = finished {
             return panicked(stream, &response, &p).await;
         }
