@@ -286,3 +286,42 @@ async fn head_of_a_flushed_response_twice_on_one_connection() -> Result<(), Erro
     assert_eq!(s.read_until_close().await?, b"");
     Ok(())
 }
+
+/// Registers a close callback and answers at once.
+#[derive(Clone, Default)]
+struct Registers {
+    fired: Rc<RefCell<u32>>,
+}
+
+impl RequestHandler for Registers {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        let fired = self.fired.clone();
+        cx.on_connection_close(move || *fired.borrow_mut() += 1);
+        cx.write("ok");
+        Ok(())
+    }
+}
+
+#[gen_test(timeout = 10)]
+async fn close_callbacks_of_finished_requests_never_run() -> Result<(), Error> {
+    let handler = Registers::default();
+    let fired = handler.fired.clone();
+    let (server, addr) = serve(vec![route("/", handler)]);
+    let s = connect(addr).await?;
+    for _ in 0..3 {
+        s.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec())
+            .await?;
+        assert_eq!(read_response(&s, false).await?.text(), "ok");
+    }
+    s.close();
+    for _ in 0..200 {
+        if server.tcp().connections() == 0 {
+            break;
+        }
+        sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.tcp().connections(), 0);
+    sleep(Duration::from_millis(20)).await;
+    assert_eq!(*fired.borrow(), 0);
+    Ok(())
+}

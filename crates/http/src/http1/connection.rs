@@ -28,7 +28,7 @@ struct Inner {
     response: ResponseWriter,
     max_body_size: Cell<usize>,
     body_timeout: Cell<Option<Duration>>,
-    /// Done once the connection's stream is closed.
+    /// Done if the connection closes while this request is served.
     closed: Future<()>,
     /// Bytes read past what was consumed, parked here while a delegate
     /// runs so that `detach` can hand them over.
@@ -97,7 +97,8 @@ impl RequestConnection {
         self.inner.stream.closed()
     }
 
-    /// A future done when the connection closes.
+    /// A future done if the connection closes while this request is
+    /// served (never, once the request is over).
     pub fn closed(&self) -> Future<()> {
         let out = Future::new();
         let o = out.clone();
@@ -107,7 +108,8 @@ impl RequestConnection {
         out
     }
 
-    /// Calls `callback` (on the loop) when the connection closes.
+    /// Calls `callback` (on the loop) if the connection closes while this
+    /// request is served.
     pub fn on_close(&self, callback: impl FnOnce() + 'static) {
         self.inner.closed.add_done_callback(move |_| callback());
     }

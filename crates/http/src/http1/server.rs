@@ -4,6 +4,7 @@
 //! delegate, streams the body into it, and waits for the response before
 //! reading the next request, so pipelined requests are answered in order.
 
+use std::cell::RefCell;
 use std::future::Future as StdFuture;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -202,10 +203,15 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
 ) -> Served {
     // Formatted once per connection, not per request.
     let ip = address.ip().to_string();
-    let closed: Future<()> = Future::new();
-    let c = closed.clone();
+    // The close is news for the request being served at the time only: a
+    // future per request, so that callbacks registered by a finished
+    // request neither run nor pile up on a long keep-alive connection.
+    let current: Rc<RefCell<Option<Future<()>>>> = Rc::default();
+    let c = current.clone();
     stream.set_close_callback(move || {
-        let _ = c.set_result(());
+        if let Some(f) = c.borrow_mut().take() {
+            let _ = f.set_result(());
+        }
     });
     let mut reader = Reader::new(stream.clone());
     loop {
@@ -270,7 +276,11 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
             response.clone(),
             options.max_body_size,
             options.body_timeout,
-            closed.clone(),
+            {
+                let closed = Future::new();
+                *current.borrow_mut() = Some(closed.clone());
+                closed
+            },
         );
         let mut d = handler.clone().start_request(conn.clone());
         conn.park(reader.lend());
@@ -323,7 +333,9 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
             log::error!(target: "tornado.application", "HTTP handler returned without finishing its response");
             return Served::Closed;
         }
-        if response.finish().await.is_err() || !response.keep_alive() || stream.closed() {
+        let sent = response.finish().await;
+        current.borrow_mut().take();
+        if sent.is_err() || !response.keep_alive() || stream.closed() {
             return Served::Closed;
         }
     }
