@@ -1,7 +1,8 @@
-//! The HTTP/1.1 server (Tornado's `httpserver` + the input half of
-//! `HTTP1Connection`): one coroutine per connection reads requests in
-//! order, hands each to the [`HttpHandler`], and waits for its response
-//! before reading the next, so pipelined requests are answered in order.
+//! The HTTP/1.1 server (Tornado's `httpserver`): a `TcpHandler` running the
+//! `http1` connection loop on each connection, which hands each request to
+//! a delegate (an [`HttpServerDelegate`]'s, or an [`HttpHandler`]'s through
+//! a whole-body delegate) and waits for its response before reading the
+//! next, so pipelined requests are answered in order.
 
 use std::cell::Cell;
 use std::io;
@@ -129,7 +130,9 @@ impl<H: HttpServerDelegate> HttpServer<H> {
         )
     }
 
-    /// A server that speaks HTTPS.
+    /// A server that speaks HTTPS. Its streams keep the default limits
+    /// (`chunk_size` still bounds the body pieces delegates receive, but
+    /// not the socket reads; `max_buffer_size` is not applied).
     #[cfg(feature = "tls")]
     pub fn with_tls(
         handler: H,
