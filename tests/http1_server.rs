@@ -734,3 +734,18 @@ async fn uncompressed_bodies_pass_a_decompressing_server_untouched() -> Result<(
     assert!(String::from_utf8_lossy(&got).ends_with("len=7 enc=-"));
     Ok(())
 }
+
+#[gen_test(timeout = 10)]
+async fn a_request_arriving_byte_by_byte_is_read_the_same() -> Result<(), Error> {
+    let (_server, addr) = start_echo(HttpServerOptions::default());
+    let s = connect(addr).await?;
+    let req = b"\r\nPOST /bytes HTTP/1.1\nHost: a\r\nTransfer-Encoding: chunked\n\n\
+                3;x=y\r\nabc\r\n1\r\nd\r\n0\r\nT: 1\r\n\r\n";
+    for b in req.iter() {
+        s.write(vec![*b]).await?;
+        tornado::r#gen::moment().await;
+    }
+    let r = read_response(&s, false).await?;
+    assert_eq!(r.text(), "POST /bytes host=a len=4 enc=-");
+    Ok(())
+}
