@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::http1::error::ReadError;
-use crate::httpclient::HttpResponse;
+use crate::client_response::HttpResponse;
 
 /// What went wrong with a fetch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

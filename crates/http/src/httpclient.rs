@@ -20,6 +20,7 @@ use crate::http1::inflate::{INFLATE_STEP, Inflater};
 use crate::http1::reader::{BodyReader, Reader};
 
 pub use crate::client_error::{HttpClientError, HttpClientErrorKind};
+pub use crate::client_response::HttpResponse;
 use crate::client_url::{Url, join_url};
 use crate::httputil::HttpHeaders;
 
@@ -166,30 +167,6 @@ impl FetchOptions {
     ) -> Self {
         self.tls = Some(config);
         self
-    }
-}
-
-/// A response (Tornado's `HTTPResponse`).
-#[derive(Clone, Debug)]
-pub struct HttpResponse {
-    /// The status code.
-    pub code: u16,
-    /// The reason phrase the server sent.
-    pub reason: String,
-    /// The response headers.
-    pub headers: HttpHeaders,
-    /// The body (de-chunked, decompressed if asked).
-    pub body: Vec<u8>,
-    /// The URL answered, after redirects.
-    pub effective_url: String,
-    /// Time from the start of `fetch` to the end of the body.
-    pub request_time: Duration,
-}
-
-impl HttpResponse {
-    /// The body as text (invalid UTF-8 replaced).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 

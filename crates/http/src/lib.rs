@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod client_error;
+mod client_response;
 mod client_url;
 pub mod http1;
 pub mod httpclient;

@@ -10,7 +10,7 @@ use tornado_concurrent::Future;
 use tornado_iostream::IOStream;
 
 use crate::httputil::HttpHeaders;
-use crate::response::ResponseWriter;
+use super::writer::ResponseWriter;
 
 /// The stream of a connection taken over with [`RequestConnection::detach`],
 /// and the bytes already read from it past the request head.

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::connection::RequestConnection;
 use super::error::BodyError;
 use crate::httputil::HttpServerRequest;
-use crate::response::ResponseWriter;
+use super::writer::ResponseWriter;
 
 /// Receives one request as it is read (Tornado's `HTTPMessageDelegate`).
 ///

@@ -2,7 +2,8 @@
 //! implementation for the server and the client: message framing
 //! ([`framing`]), reading heads and bodies ([`reader`]), head parsing
 //! ([`head`]), typed errors ([`error`]), the streaming request delegates
-//! ([`delegate`]) and the server's connection loop.
+//! ([`delegate`]), the response writer ([`writer`]) and the server's
+//! connection loop.
 
 pub mod connection;
 pub mod delegate;
@@ -10,8 +11,10 @@ pub mod error;
 pub mod framing;
 pub mod head;
 pub mod inflate;
+pub mod options;
 pub mod reader;
 pub(crate) mod server;
+pub mod writer;
 
 pub use connection::{Detached, RequestConnection};
 pub use delegate::{HttpHandler, HttpMessageDelegate, HttpServerDelegate, WholeBody};

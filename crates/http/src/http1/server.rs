@@ -23,8 +23,8 @@ use super::framing::{Framing, request_framing, wants_keep_alive};
 use super::head::{apply_xheaders, parse_request_head};
 use super::inflate::{INFLATE_STEP, Inflater};
 use super::reader::{BodyReader, Reader};
-use crate::httpserver::HttpServerOptions;
-use crate::response::ResponseWriter;
+use super::options::HttpServerOptions;
+use super::writer::ResponseWriter;
 
 /// How a connection's coroutine ended.
 pub(crate) enum Served {
