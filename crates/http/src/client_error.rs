@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use crate::http1::error::ReadError;
 use crate::client_response::HttpResponse;
+use crate::http1::error::ReadError;
 
 /// What went wrong with a fetch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,78 +3,18 @@
 //! buffered (parsed as a form at the end) or streamed to a handler with
 //! `STREAM_REQUEST_BODY`, then the handler's method.
 
-use std::future::Future as StdFuture;
-use std::pin::Pin;
+use std::rc::Rc;
 
 use tornado_http::http1::delegate::append;
 use tornado_http::httputil::HttpServerRequest;
 use tornado_http::{BodyError, HttpMessageDelegate, RequestConnection};
 
-use crate::application::Application;
 use crate::context::Context;
 use crate::error::HttpError;
-use crate::handler::{self, RequestHandler, send_error};
-
-/// A boxed future borrowing its runner.
-pub(crate) type LocalFuture<'a, T> = Pin<Box<dyn StdFuture<Output = T> + 'a>>;
-
-/// One request's handler and context, with the handler's type erased.
-pub(crate) trait Run {
-    /// The request's context.
-    fn context(&mut self) -> &mut Context;
-    /// Whether the handler streams the body.
-    fn streams(&self) -> bool;
-    /// `prepare` (streaming handlers, before the body); false if the
-    /// request ended there.
-    fn prepare(&mut self) -> LocalFuture<'_, bool>;
-    /// One body chunk (streaming handlers).
-    fn data_received(&mut self, chunk: Vec<u8>) -> LocalFuture<'_, ()>;
-    /// The rest: for a buffering handler everything from `prepare`; for a
-    /// streaming one the method. Then `finish`, `on_finish` and the log.
-    fn execute(&mut self, prepared: bool) -> LocalFuture<'_, ()>;
-}
-
-/// A handler value and its request.
-pub(crate) struct HandlerRun<H> {
-    pub(crate) handler: H,
-    pub(crate) cx: Context,
-}
-
-impl<H: RequestHandler> Run for HandlerRun<H> {
-    fn context(&mut self) -> &mut Context {
-        &mut self.cx
-    }
-
-    fn streams(&self) -> bool {
-        H::STREAM_REQUEST_BODY
-    }
-
-    fn prepare(&mut self) -> LocalFuture<'_, bool> {
-        Box::pin(handler::prepare(&mut self.handler, &mut self.cx))
-    }
-
-    fn data_received(&mut self, chunk: Vec<u8>) -> LocalFuture<'_, ()> {
-        Box::pin(handler::data_received(
-            &mut self.handler,
-            &mut self.cx,
-            chunk,
-        ))
-    }
-
-    fn execute(&mut self, prepared: bool) -> LocalFuture<'_, ()> {
-        Box::pin(async move {
-            let (h, cx) = (&mut self.handler, &mut self.cx);
-            if !H::STREAM_REQUEST_BODY {
-                handler::execute(h, cx).await;
-                return;
-            }
-            if prepared {
-                handler::run_method(h, cx).await;
-            }
-            handler::conclude(h, cx);
-        })
-    }
-}
+use crate::handler::{RequestHandler, send_error};
+use crate::routing::Router;
+use crate::run::Run;
+use crate::settings::Settings;
 
 /// The page for requests no route serves: 404, or 400 when a path group is
 /// not UTF-8 (Tornado's `ErrorHandler`).
@@ -92,9 +32,11 @@ enum Target {
     Error(u16, Box<Context>),
 }
 
-/// The server's per-request delegate for an [`Application`].
+/// The server's per-request delegate for an
+/// [`Application`](crate::Application).
 pub struct WebRequest {
-    app: Application,
+    router: Rc<Router>,
+    settings: Rc<Settings>,
     conn: RequestConnection,
     target: Target,
     /// `prepare` of a streaming handler let the request go on.
@@ -102,9 +44,14 @@ pub struct WebRequest {
 }
 
 impl WebRequest {
-    pub(crate) fn new(app: Application, conn: RequestConnection) -> WebRequest {
+    pub(crate) fn new(
+        router: Rc<Router>,
+        settings: Rc<Settings>,
+        conn: RequestConnection,
+    ) -> WebRequest {
         WebRequest {
-            app,
+            router,
+            settings,
             conn,
             target: Target::None,
             prepared: false,
@@ -117,10 +64,10 @@ impl HttpMessageDelegate for WebRequest {
         let mut cx = Context::new(
             request,
             self.conn.response(),
-            self.app.settings_rc(),
+            self.settings.clone(),
             self.conn.clone(),
         );
-        self.target = match self.app.route_for(&mut cx) {
+        self.target = match self.router.route_for(&mut cx) {
             Ok(spec) => Target::Handler(spec.start(cx)),
             Err(status) => Target::Error(status, Box::new(cx)),
         };

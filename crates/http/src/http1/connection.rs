@@ -9,8 +9,8 @@ use std::time::Duration;
 use tornado_concurrent::Future;
 use tornado_iostream::IOStream;
 
-use crate::httputil::HttpHeaders;
 use super::writer::ResponseWriter;
+use crate::httputil::HttpHeaders;
 
 /// The stream of a connection taken over with [`RequestConnection::detach`],
 /// and the bytes already read from it past the request head.

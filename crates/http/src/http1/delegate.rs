@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use super::connection::RequestConnection;
 use super::error::BodyError;
-use crate::httputil::HttpServerRequest;
 use super::writer::ResponseWriter;
+use crate::httputil::HttpServerRequest;
 
 /// Receives one request as it is read (Tornado's `HTTPMessageDelegate`).
 ///

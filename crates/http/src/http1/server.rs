@@ -22,8 +22,8 @@ use super::error::{BodyError, ReadError};
 use super::framing::{Framing, request_framing, wants_keep_alive};
 use super::head::{apply_xheaders, parse_request_head};
 use super::inflate::{INFLATE_STEP, Inflater};
-use super::reader::{BodyReader, Reader};
 use super::options::HttpServerOptions;
+use super::reader::{BodyReader, Reader};
 use super::writer::ResponseWriter;
 
 /// How a connection's coroutine ended.
