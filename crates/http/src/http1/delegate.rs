@@ -25,8 +25,10 @@ pub trait HttpMessageDelegate {
     /// that). An error ends the request with its status (400, 413).
     fn data_received(&mut self, chunk: Vec<u8>) -> impl StdFuture<Output = Result<(), BodyError>>;
 
-    /// The whole body was received; the response must be finished by the
-    /// time this completes (or the connection is closed).
+    /// The whole body was received (or the response was finished before
+    /// it was, and the rest will not be read: the connection closes after
+    /// the response). The response must be finished by the time this
+    /// completes, or the connection is closed.
     fn finish(&mut self) -> impl StdFuture<Output = ()>;
 
     /// The connection closed (or the body was refused) before `finish`.

@@ -113,11 +113,17 @@ impl Reader {
             return std::mem::take(&mut self.buf);
         }
         let out = self.buf[start..self.pos].to_vec();
+        self.release_if_empty();
+        out
+    }
+
+    /// Frees the buffer once everything in it was consumed, so that an idle
+    /// connection holds none.
+    fn release_if_empty(&mut self) {
         if self.pos == self.buf.len() {
-            self.buf.clear();
+            self.buf = Vec::new();
             self.pos = 0;
         }
-        out
     }
 
     /// True if a complete head is already buffered (no wait needed).
@@ -174,6 +180,7 @@ impl Reader {
                 }
                 let line = rest[..end].to_vec();
                 self.pos += end + 2;
+                self.release_if_empty();
                 return Ok(line);
             }
             if rest.len() >= max {
@@ -359,5 +366,124 @@ impl BodyReader {
             }
             total += line.len() + 2;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixStream;
+
+    use tornado_gen::coroutine;
+    use tornado_ioloop::IOLoop;
+
+    use super::*;
+
+    /// Runs `f` with a reader on one end of a socket pair whose other end
+    /// has `input` written (and then closed).
+    fn with_input<T: 'static>(
+        input: &'static [u8],
+        f: impl AsyncFnOnce(&mut Reader) -> T + 'static,
+    ) -> T {
+        let ioloop = IOLoop::new().unwrap();
+        ioloop
+            .run_sync(
+                move || {
+                    coroutine(async move {
+                        let (a, b) = UnixStream::pair()?;
+                        let (a, b) = (IOStream::new(a)?, IOStream::new(b)?);
+                        b.write(input.to_vec()).await?;
+                        b.close();
+                        let mut r = Reader::new(a);
+                        Ok(f(&mut r).await)
+                    })
+                },
+                None,
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn heads_skip_leading_blank_lines_and_keep_what_follows() {
+        let (head, rest) = with_input(b"\r\n\nGET / HTTP/1.0\nA: b\n\nnext", async |r| {
+            let head = r.read_head(1024).await.unwrap();
+            (head, r.take_buffered())
+        });
+        assert_eq!(head, b"GET / HTTP/1.0\nA: b\n\n");
+        assert_eq!(rest, b"next");
+    }
+
+    #[test]
+    fn a_head_over_the_limit_is_a_typed_error() {
+        let e = with_input(
+            b"GET / HTTP/1.0\r\nA: bbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n\r\n",
+            async |r| r.read_head(20).await.unwrap_err(),
+        );
+        assert!(
+            matches!(e, ReadError::Head(HeadError::TooLarge { limit: 20 })),
+            "{e}"
+        );
+        let e = with_input(b"GET / HTTP/1.0\r\n", async |r| {
+            r.read_head(1024).await.unwrap_err()
+        });
+        assert!(matches!(e, ReadError::Closed(_)), "{e}");
+    }
+
+    #[test]
+    fn chunked_bodies_yield_pieces_then_the_next_message() {
+        let (pieces, rest) = with_input(
+            b"5;ext\r\nhello\r\n3\r\nabc\r\n0\r\nTrailer: x\r\n\r\nNEXT",
+            async |r| {
+                let mut body = BodyReader::new(Framing::Chunked, 100, 4);
+                let mut pieces = Vec::new();
+                while let Some(p) = body.next(r).await.unwrap() {
+                    pieces.push(p);
+                }
+                (pieces, r.take_buffered())
+            },
+        );
+        assert_eq!(
+            pieces,
+            vec![b"hell".to_vec(), b"o".to_vec(), b"abc".to_vec()]
+        );
+        assert_eq!(rest, b"NEXT");
+    }
+
+    #[test]
+    fn bodies_over_the_limit_and_cut_bodies_fail_typed() {
+        let e = with_input(b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", async |r| {
+            let mut body = BodyReader::new(Framing::Chunked, 10, 64);
+            loop {
+                match body.next(r).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("accepted"),
+                    Err(e) => return e,
+                }
+            }
+        });
+        assert!(
+            matches!(e, ReadError::Body(BodyError::TooLarge { limit: 10 })),
+            "{e}"
+        );
+        let e = with_input(b"abc", async |r| {
+            let mut body = BodyReader::new(Framing::Length(10), 100, 64);
+            loop {
+                match body.next(r).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("accepted"),
+                    Err(e) => return e,
+                }
+            }
+        });
+        assert!(matches!(e, ReadError::Closed(_)), "{e}");
+        // Until the close: the close ends the body.
+        let all = with_input(b"to the end", async |r| {
+            let mut body = BodyReader::new(Framing::UntilClose, 100, 64);
+            let mut all = Vec::new();
+            while let Some(p) = body.next(r).await.unwrap() {
+                all.extend(p);
+            }
+            all
+        });
+        assert_eq!(all, b"to the end");
     }
 }
