@@ -749,3 +749,40 @@ async fn a_request_arriving_byte_by_byte_is_read_the_same() -> Result<(), Error>
     assert_eq!(r.text(), "POST /bytes host=a len=4 enc=-");
     Ok(())
 }
+
+#[gen_test(timeout = 10)]
+async fn a_413_reaches_a_client_still_sending() -> Result<(), Error> {
+    let _log = ExpectLog::new("tornado.general", "body too large");
+    let (_server, addr) = start_echo(HttpServerOptions {
+        max_body_size: 1 << 20,
+        ..Default::default()
+    });
+    // A client that sends its whole body before it reads the answer,
+    // as many do: the answer must not be lost to a reset.
+    let addr2 = addr;
+    let got = tornado::r#gen::run_in_executor(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr2).unwrap();
+        let total = 8 << 20;
+        write!(
+            s,
+            "PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: {total}\r\n\r\n"
+        )
+        .unwrap();
+        let block = vec![b'x'; 64 * 1024];
+        let mut sent = 0;
+        while sent < total {
+            match s.write(&block) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+        }
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        answer
+    })
+    .await?;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text:?}");
+    Ok(())
+}
