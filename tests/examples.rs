@@ -27,6 +27,10 @@ mod file_upload;
 #[path = "../examples/slow_server.rs"]
 mod slow_server;
 
+#[allow(dead_code)]
+#[path = "../examples/stream_upload.rs"]
+mod stream_upload;
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -61,12 +65,19 @@ fn slow_server_self_test() {
 }
 
 #[test]
+fn stream_upload_self_test() {
+    let _l = common::fresh_loop();
+    stream_upload::run(args(&["--self-test"])).unwrap();
+}
+
+#[test]
 fn examples_refuse_unknown_arguments() {
     let _l = common::fresh_loop();
     assert!(hello::run(args(&["--bogus"])).is_err());
     assert!(json_api::run(args(&["--bogus"])).is_err());
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
+    assert!(stream_upload::run(args(&["--dir"])).is_err());
 }
 
 #[allow(dead_code)]

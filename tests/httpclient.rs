@@ -46,6 +46,17 @@ impl RequestHandler for Echo {
     }
 }
 
+/// The request's protocol, as the server saw it.
+#[derive(Clone)]
+struct Proto;
+impl RequestHandler for Proto {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        let p = cx.request().protocol.clone();
+        cx.write(p);
+        Ok(())
+    }
+}
+
 /// Three flushed chunks: a chunked response to an HTTP/1.1 client.
 #[derive(Clone)]
 struct Chunked;
@@ -122,6 +133,7 @@ fn app() -> Application {
     Application::with_settings(
         vec![
             route("/echo", Echo),
+            route("/proto", Proto),
             route("/chunked", Chunked),
             route(r"/redirect/(\d+)", Countdown),
             route(r"/code/(\d+)", RedirectWith),
@@ -390,6 +402,33 @@ fn https_with_a_local_certificate() {
     .unwrap();
     assert_eq!(r.text(), "POST secret");
     let r = get(
+        format!("https://localhost:{port}/proto"),
+        FetchOptions::new().tls(client_config.clone()),
+    )
+    .unwrap();
+    assert_eq!(r.text(), "https");
+    // A larger body than one TLS record (Tornado's test_large_post).
+    let big = "A".repeat(50_000);
+    let r = get(
+        format!("https://localhost:{port}/echo"),
+        FetchOptions::new()
+            .method("POST")
+            .body(big.clone())
+            .tls(client_config.clone()),
+    )
+    .unwrap();
+    assert_eq!(r.text(), format!("POST {big}"));
+    // Plain HTTP to the HTTPS port: the server closes, the client fails
+    // with a connection error (Tornado's test_non_ssl_request).
+    let e = client_error(
+        get(
+            format!("http://localhost:{port}/echo"),
+            FetchOptions::new().request_timeout(Duration::from_secs(5)),
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(e.kind, HttpClientErrorKind::Connection, "{e}");
+    let r = get(
         format!("https://localhost:{port}/redirect/1"),
         FetchOptions::new().tls(client_config),
     )
@@ -466,4 +505,108 @@ fn body_size_limit() {
         get(format!("{base}/big"), small).unwrap().body.len(),
         10_000
     );
+}
+
+#[test]
+fn connects_through_tcp_client_with_a_resolver_override() {
+    let _l = fresh_loop();
+    let (_s, base) = serve();
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    // A name nobody resolves, sent to the local server by the override.
+    let resolver = tornado::tcp::OverrideResolver::new(tornado::tcp::ThreadedResolver).map(
+        "www.example.test",
+        80,
+        "127.0.0.1",
+        port,
+    );
+    let options = FetchOptions::new()
+        .tcp_client(tornado::tcp::TcpClient::with_resolver(resolver))
+        .network_interface("127.0.0.1".parse().unwrap());
+    let r = get("http://www.example.test/echo".to_owned(), options).unwrap();
+    assert_eq!(r.text(), "GET ");
+    // Without the override the name does not resolve: a connection error,
+    // typed, from the TCP client.
+    let e = client_error(
+        get(
+            "http://www.example.test/echo".to_owned(),
+            FetchOptions::new().connect_timeout(Duration::from_secs(5)),
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(e.kind, HttpClientErrorKind::Connection, "{e}");
+}
+
+#[test]
+fn streaming_callback_gets_the_body_in_pieces() {
+    let _l = fresh_loop();
+    let (_s, base) = serve();
+    let pieces = std::rc::Rc::new(std::cell::RefCell::new(Vec::<Vec<u8>>::new()));
+    let p = pieces.clone();
+    let options = FetchOptions::new().streaming_callback(move |chunk| p.borrow_mut().push(chunk));
+    let r = get(format!("{base}/chunked"), options).unwrap();
+    assert!(r.body.is_empty(), "streamed, not collected");
+    let all: Vec<u8> = pieces.borrow().concat();
+    assert_eq!(all, b"part0;part1;part2;");
+    // A large body arrives in several pieces of bounded size.
+    pieces.borrow_mut().clear();
+    let p = pieces.clone();
+    let options = FetchOptions::new()
+        .streaming_callback(move |chunk| p.borrow_mut().push(chunk))
+        .header("Accept-Encoding", "identity");
+    let r = get(format!("{base}/big"), options).unwrap();
+    assert_eq!(r.code, 200);
+    let pieces = pieces.borrow();
+    assert!(pieces.len() > 1);
+    assert!(pieces.iter().all(|p| p.len() <= 64 * 1024));
+}
+
+#[test]
+fn responses_are_read_with_the_strict_shared_framing() {
+    let _l = fresh_loop();
+    for reply in [
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+    ] {
+        let (_c, url) = canned(reply);
+        let e = client_error(get(url, FetchOptions::new()).unwrap_err());
+        assert_eq!(e.kind, HttpClientErrorKind::MalformedResponse);
+        assert!(
+            matches!(e.read_error, Some(tornado::http::ReadError::Body(_))),
+            "{e}: {:?}",
+            e.read_error
+        );
+    }
+    // Bare LF heads, trailers and a 204 with a stray length are fine.
+    let (_a, url) =
+        canned(b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n");
+    assert_eq!(get(url, FetchOptions::new()).unwrap().text(), "ok");
+    let (_b, url) = canned(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(get(url, FetchOptions::new()).unwrap().code, 204);
+}
+
+#[test]
+fn a_gzip_bomb_response_is_refused() {
+    use std::io::Write as _;
+    let _l = fresh_loop();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&vec![0u8; 16 << 20]).unwrap();
+    let bomb = e.finish().unwrap();
+    let mut reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        bomb.len()
+    )
+    .into_bytes();
+    reply.extend_from_slice(&bomb);
+    let (_c, url) = canned(Box::leak(reply.into_boxed_slice()));
+    let mut options = FetchOptions::new();
+    options.max_body_size = 1 << 20;
+    let e = client_error(get(url, options).unwrap_err());
+    assert_eq!(e.kind, HttpClientErrorKind::MalformedResponse);
+    assert!(matches!(
+        e.read_error,
+        Some(tornado::http::ReadError::Body(
+            tornado::http::BodyError::TooLarge { .. }
+        ))
+    ));
 }

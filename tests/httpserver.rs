@@ -96,7 +96,7 @@ async fn http11_keeps_the_connection_alive() -> Result<(), Error> {
         assert!(r.text().starts_with(&format!("GET /e?i={i} HTTP/1.1")));
     }
     // Connection: close ends it after the response.
-    s.write(b"GET /e HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec())
+    s.write(b"GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec())
         .await?;
     let r = read_response(&s, false).await?;
     assert_eq!(r.header("Connection").as_deref(), Some("close"));
@@ -138,7 +138,7 @@ async fn no_keep_alive_option_closes_every_connection() -> Result<(), Error> {
         no_keep_alive: true,
         ..Default::default()
     });
-    let (r, closed) = exchange(addr, b"GET /e HTTP/1.1\r\n\r\n").await?;
+    let (r, closed) = exchange(addr, b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n").await?;
     assert_eq!(r.header("Connection").as_deref(), Some("close"));
     assert!(closed);
     Ok(())
@@ -150,7 +150,7 @@ async fn pipelined_requests_are_answered_in_order() -> Result<(), Error> {
     let s = connect(addr).await?;
     // The first is slow: the second must still come after it.
     s.write(
-        b"GET /slow?1 HTTP/1.1\r\n\r\nPOST /e HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /slow?3 HTTP/1.1\r\n\r\n"
+        b"GET /slow?1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /slow?3 HTTP/1.1\r\nHost: x\r\n\r\n"
             .to_vec(),
     )
     .await?;
@@ -172,7 +172,7 @@ async fn chunked_request_bodies_are_decoded() -> Result<(), Error> {
     let (_server, addr) = start(HttpServerOptions::default());
     let s = connect(addr).await?;
     // Chunk extensions are ignored; Transfer-Encoding is case-insensitive.
-    s.write(b"POST /e HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n".to_vec())
+    s.write(b"POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n".to_vec())
         .await?;
     let r = read_response(&s, false).await?;
     assert_eq!(r.status, 200);
@@ -182,7 +182,8 @@ async fn chunked_request_bodies_are_decoded() -> Result<(), Error> {
         r.text()
     );
     // The connection still serves the next request.
-    s.write(b"GET /hello HTTP/1.1\r\n\r\n".to_vec()).await?;
+    s.write(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
+        .await?;
     assert_eq!(read_response(&s, false).await?.text(), "hello");
     Ok(())
 }
@@ -197,10 +198,11 @@ async fn malformed_chunked_bodies_get_400_and_close() -> Result<(), Error> {
         b"0x3\r\nabc\r\n0\r\n\r\n",
         b"\r\nabc\r\n0\r\n\r\n",
         b"3\r\nabcXY0\r\n\r\n",
-        b"0\r\nXY",
+        // A trailer line must be a field.
+        b"0\r\nXY\r\n\r\n",
         b"fffffffffffffffffffffff\r\n",
     ] {
-        let mut req = b"POST /e HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut req = b"POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         req.extend_from_slice(body);
         let (r, closed) = exchange(addr, &req).await?;
         assert!(
@@ -223,7 +225,7 @@ async fn chunked_body_over_the_limit_is_413() -> Result<(), Error> {
     });
     let (r, closed) = exchange(
         addr,
-        b"POST /e HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n12345\r\n5\r\n67890\r\n0\r\n\r\n",
+        b"POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n12345\r\n5\r\n67890\r\n0\r\n\r\n",
     )
     .await?;
     assert_eq!(r.status, 413);
@@ -235,13 +237,15 @@ async fn chunked_body_over_the_limit_is_413() -> Result<(), Error> {
 async fn handlers_that_flush_send_chunked_responses() -> Result<(), Error> {
     let (_server, addr) = start(HttpServerOptions::default());
     let s = connect(addr).await?;
-    s.write(b"GET /flush HTTP/1.1\r\n\r\n".to_vec()).await?;
+    s.write(b"GET /flush HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
+        .await?;
     let r = read_response(&s, false).await?;
     assert_eq!(r.header("Transfer-Encoding").as_deref(), Some("chunked"));
     assert_eq!(r.header("Content-Length"), None);
     assert_eq!(r.text(), "abcdef");
     // The terminating chunk was read, so the next response parses cleanly.
-    s.write(b"GET /hello HTTP/1.1\r\n\r\n".to_vec()).await?;
+    s.write(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
+        .await?;
     assert_eq!(read_response(&s, false).await?.text(), "hello");
     Ok(())
 }
@@ -250,8 +254,11 @@ async fn handlers_that_flush_send_chunked_responses() -> Result<(), Error> {
 async fn expect_100_continue_is_answered_before_the_body() -> Result<(), Error> {
     let (_server, addr) = start(HttpServerOptions::default());
     let s = connect(addr).await?;
-    s.write(b"POST /e HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n".to_vec())
-        .await?;
+    s.write(
+        b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+            .to_vec(),
+    )
+    .await?;
     let interim = s.read_until(b"\r\n\r\n", None).await?;
     assert!(
         interim.starts_with(b"HTTP/1.1 100 "),
@@ -264,7 +271,7 @@ async fn expect_100_continue_is_answered_before_the_body() -> Result<(), Error> 
     assert!(r.text().ends_with("body=hello"));
     // No interim response without a body, nor on HTTP/1.0.
     for req in [
-        &b"GET /hello HTTP/1.1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"[..],
+        &b"GET /hello HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"[..],
         b"POST /e HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi",
     ] {
         let (r, _) = exchange(addr, req).await?;
@@ -277,8 +284,10 @@ async fn expect_100_continue_is_answered_before_the_body() -> Result<(), Error> 
 async fn head_sends_content_length_but_no_body() -> Result<(), Error> {
     let (_server, addr) = start(HttpServerOptions::default());
     let s = connect(addr).await?;
-    s.write(b"HEAD /hello HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n".to_vec())
-        .await?;
+    s.write(
+        b"HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+    )
+    .await?;
     let r = read_response(&s, true).await?;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Length").as_deref(), Some("5"));
@@ -287,8 +296,10 @@ async fn head_sends_content_length_but_no_body() -> Result<(), Error> {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "hello");
     // A chunk-less HEAD answer has no chunked terminator either.
-    s.write(b"HEAD /flush HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n".to_vec())
-        .await?;
+    s.write(
+        b"HEAD /flush HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+    )
+    .await?;
     let r = read_response(&s, true).await?;
     assert_eq!(r.status, 200);
     assert_eq!(read_response(&s, false).await?.text(), "hello");
@@ -320,7 +331,7 @@ async fn bad_content_lengths_get_400() -> Result<(), Error> {
         } else {
             "abc"
         };
-        let req = format!("POST /e HTTP/1.1\r\n{headers}\r\n\r\n{body}");
+        let req = format!("POST /e HTTP/1.1\r\nHost: x\r\n{headers}\r\n\r\n{body}");
         let (r, closed) = exchange(addr, req.as_bytes()).await?;
         assert_eq!(r.status, 400, "{headers}: {}", r.head);
         assert!(closed, "{headers}");
@@ -328,13 +339,13 @@ async fn bad_content_lengths_get_400() -> Result<(), Error> {
     // Repeated identical values are tolerated, as in Tornado.
     let (r, _) = exchange(
         addr,
-        b"POST /e HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+        b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
     )
     .await?;
     assert!(r.text().ends_with("body=abc"));
     let (r, _) = exchange(
         addr,
-        b"POST /e HTTP/1.1\r\nContent-Length: 3, 3\r\nConnection: close\r\n\r\nabc",
+        b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\nConnection: close\r\n\r\nabc",
     )
     .await?;
     assert!(r.text().ends_with("body=abc"), "{}", r.head);
@@ -348,20 +359,24 @@ async fn body_over_max_body_size_is_413() -> Result<(), Error> {
         max_body_size: 10,
         ..Default::default()
     });
-    let (r, closed) = exchange(addr, b"POST /e HTTP/1.1\r\nContent-Length: 11\r\n\r\n").await?;
+    let (r, closed) = exchange(
+        addr,
+        b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n",
+    )
+    .await?;
     assert_eq!(r.status, 413);
     assert!(closed);
     // A length that does not even fit in 64 bits is too large as well.
     let (r, _) = exchange(
         addr,
-        b"POST /e HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
     )
     .await?;
     assert_eq!(r.status, 413);
     // At the limit is fine.
     let (r, _) = exchange(
         addr,
-        b"POST /e HTTP/1.1\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789",
+        b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789",
     )
     .await?;
     assert!(r.text().ends_with("body=0123456789"));
@@ -377,14 +392,21 @@ async fn oversized_heads_get_431() -> Result<(), Error> {
         max_header_size: 1024,
         ..Default::default()
     });
-    let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(2048));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(2048)
+    );
     let (r, closed) = exchange(addr, big.as_bytes()).await?;
     assert_eq!(r.status, 431);
     assert!(closed);
     // Too many headers, each small.
     let (_server2, addr2) = start(HttpServerOptions::default());
     let many: String = (0..300).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let (r, _) = exchange(addr2, format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).await?;
+    let (r, _) = exchange(
+        addr2,
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+    )
+    .await?;
     assert_eq!(r.status, 431);
     Ok(())
 }
@@ -397,8 +419,8 @@ async fn malformed_request_lines_get_400_and_close() -> Result<(), Error> {
         &b"asdf\r\n\r\n"[..],
         b"GET / HTTP/9.9\r\n\r\n",
         b"GET /\r\n\r\n",
-        b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
-        b"GET / HTTP/1.1\r\nX-Bad: \xff\xfe\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad: \xff\xfe\r\n\r\n",
     ] {
         let (r, closed) = exchange(addr, req).await?;
         assert_eq!(r.status, 400, "{:?}", String::from_utf8_lossy(req));
@@ -432,7 +454,8 @@ async fn idle_connection_timeout_closes_a_slowloris_while_others_are_served() ->
     assert!(took < ms(5000), "closed after {took:?}");
     // An idle keep-alive connection is closed too.
     let s = connect(addr).await?;
-    s.write(b"GET /hello HTTP/1.1\r\n\r\n".to_vec()).await?;
+    s.write(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
+        .await?;
     read_response(&s, false).await?;
     let idle = Instant::now();
     assert_eq!(s.read_until_close().await?, b"");
@@ -448,14 +471,14 @@ async fn body_timeout_closes_a_slow_upload() -> Result<(), Error> {
     });
     let started = Instant::now();
     let s = connect(addr).await?;
-    s.write(b"POST /e HTTP/1.1\r\nContent-Length: 10\r\n\r\n123".to_vec())
+    s.write(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123".to_vec())
         .await?;
     assert_eq!(s.read_until_close().await?, b"");
     let took = started.elapsed();
     assert!(took >= ms(390) && took < ms(5000), "closed after {took:?}");
     // A body that arrives in time, in pieces, is fine.
     let s = connect(addr).await?;
-    s.write(b"POST /e HTTP/1.1\r\nContent-Length: 6\r\n\r\n123".to_vec())
+    s.write(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n123".to_vec())
         .await?;
     sleep(ms(50)).await;
     s.write(b"456".to_vec()).await?;
@@ -543,10 +566,12 @@ async fn max_connections_answers_503_beyond_the_limit() -> Result<(), Error> {
         ..Default::default()
     });
     let first = connect(addr).await?;
-    first.write(b"GET /hello HTTP/1.1\r\n\r\n".to_vec()).await?;
+    first
+        .write(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
+        .await?;
     assert_eq!(read_response(&first, false).await?.text(), "hello");
     // `first` is still open: the next connection is refused.
-    let reply = raw(addr, b"GET /hello HTTP/1.1\r\n\r\n").await?;
+    let reply = raw(addr, b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n").await?;
     let r = parse_head(&reply)?;
     assert_eq!(r.status, 503);
     // Once the first one is gone, connections are served again.
@@ -568,7 +593,7 @@ async fn max_connections_answers_503_beyond_the_limit() -> Result<(), Error> {
 async fn a_panicking_handler_gets_500_and_is_logged() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.application", "handler boom");
     let (_server, addr) = start(HttpServerOptions::default());
-    let (r, closed) = exchange(addr, b"GET /panic HTTP/1.1\r\n\r\n").await?;
+    let (r, closed) = exchange(addr, b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n").await?;
     assert_eq!(r.status, 500);
     assert!(closed);
     Ok(())
@@ -579,7 +604,7 @@ async fn an_unfinished_response_closes_the_connection() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.application", "without finishing");
     let (_server, addr) = start(HttpServerOptions::default());
     let s = connect(addr).await?;
-    s.write(b"GET /unfinished HTTP/1.1\r\n\r\n".to_vec())
+    s.write(b"GET /unfinished HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
         .await?;
     let got = s.read_until_close().await?;
     assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
@@ -611,7 +636,7 @@ async fn garbage_never_breaks_the_server() -> Result<(), Error> {
         let mut bytes = garbage(seed * 7919, 64 + (seed as usize * 97) % 3000);
         // Half of them look like a request up to the garbage.
         if seed % 2 == 0 {
-            let mut req = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n".to_vec();
+            let mut req = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n".to_vec();
             if seed % 4 == 0 {
                 req.extend_from_slice(b"\r\n");
             }
@@ -657,7 +682,7 @@ async fn expect_100_continue_with_a_body_too_large_gets_413_not_100() -> Result<
     });
     let (r, closed) = exchange(
         addr,
-        b"PUT /e HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        b"PUT /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
     )
     .await?;
     assert_eq!(r.status, 413);

@@ -315,7 +315,7 @@ async fn flush_streams_a_chunked_response_and_head_has_no_body() -> Result<(), E
     let (_s, addr) = serve(vec![route("/(.*)", Output)]);
     let s = connect(addr).await?;
     s.write(
-        b"GET /flush HTTP/1.1\r\n\r\nHEAD /x HTTP/1.1\r\n\r\nGET /str HTTP/1.1\r\n\r\n".to_vec(),
+        b"GET /flush HTTP/1.1\r\nHost: x\r\n\r\nHEAD /x HTTP/1.1\r\nHost: x\r\n\r\nGET /str HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
     )
     .await?;
     let r = read_response(&s, false).await?;
@@ -345,7 +345,8 @@ async fn a_body_that_does_not_match_its_content_length_closes_the_connection() -
     let (_s, addr) = serve(vec![route("/(.*)", Output)]);
     for (path, want) in [("/short", "abc"), ("/long", "")] {
         let s = connect(addr).await?;
-        s.write(format!("GET {path} HTTP/1.1\r\n\r\n")).await?;
+        s.write(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
+            .await?;
         let all = s.read_until_close().await?;
         let text = String::from_utf8_lossy(&all);
         // Never a complete response: the body is short (or absent).
@@ -470,7 +471,7 @@ async fn an_error_after_flush_closes_the_connection() -> Result<(), Error> {
     let _gen = ExpectLog::new("tornado.general", "cannot send error response");
     let (_s, addr) = serve(vec![route("/fail/(.*)", Failing)]);
     let s = connect(addr).await?;
-    s.write(b"GET /fail/after_flush HTTP/1.1\r\n\r\n".to_vec())
+    s.write(b"GET /fail/after_flush HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
         .await?;
     let all = s.read_until_close().await?;
     let text = String::from_utf8_lossy(&all);

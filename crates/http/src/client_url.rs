@@ -1,7 +1,7 @@
 //! URLs as the HTTP client needs them: split into scheme, host, port and
 //! request target, and `Location` values resolved against them.
 
-use crate::httpclient::{HttpClientError, HttpClientErrorKind};
+use crate::client_error::{HttpClientError, HttpClientErrorKind};
 
 /// A URL split into what a request needs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,16 +3,24 @@
 //! and `https`, redirects, timeouts, chunked and gzip responses.
 
 use std::cell::RefCell;
-use std::fmt;
-use std::io::Read;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tornado_concurrent::{Error, Future};
-use tornado_gen::{TimeoutError, coroutine};
+use tornado_gen::coroutine;
 use tornado_ioloop::IOLoop;
-use tornado_iostream::{IOStream, StreamClosedError, UnsatisfiableReadError};
+use tornado_iostream::IOStream;
+use tornado_tcp::{ConnectError, ConnectOptions, TcpClient};
 
+use crate::http1::delegate::append;
+use crate::http1::error::ReadError;
+use crate::http1::framing::response_framing;
+use crate::http1::head::parse_response_head;
+use crate::http1::inflate::{INFLATE_STEP, Inflater};
+use crate::http1::reader::{BodyReader, Reader};
+
+pub use crate::client_error::{HttpClientError, HttpClientErrorKind};
+pub use crate::client_response::HttpResponse;
 use crate::client_url::{Url, join_url};
 use crate::httputil::HttpHeaders;
 
@@ -55,6 +63,15 @@ pub struct FetchOptions {
     pub max_body_size: usize,
     /// `User-Agent` sent unless the headers carry one.
     pub user_agent: String,
+    /// Receives the body piece by piece as it arrives (after
+    /// decompression) instead of collecting it in `HttpResponse::body`
+    /// (Tornado's `streaming_callback`).
+    pub streaming_callback: Option<Rc<dyn Fn(Vec<u8>)>>,
+    /// The TCP client to connect with (its resolver, e.g. an
+    /// `OverrideResolver` in tests); `None`: a default `TcpClient`.
+    pub tcp_client: Option<TcpClient>,
+    /// Local address to connect from (Tornado's `network_interface`).
+    pub network_interface: Option<std::net::IpAddr>,
     /// The rustls client configuration for `https` URLs (trusted roots,
     /// ALPN…). Required for `https`: no roots are built in.
     #[cfg(feature = "tls")]
@@ -76,6 +93,9 @@ impl Default for FetchOptions {
             max_header_size: 64 * 1024,
             max_body_size: 100 * 1024 * 1024,
             user_agent: concat!("Tornado-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
+            streaming_callback: None,
+            tcp_client: None,
+            network_interface: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -123,6 +143,22 @@ impl FetchOptions {
         self.raise_error = raise;
         self
     }
+    /// Streams the body to `callback` piece by piece instead of
+    /// collecting it.
+    pub fn streaming_callback(mut self, callback: impl Fn(Vec<u8>) + 'static) -> Self {
+        self.streaming_callback = Some(Rc::new(callback));
+        self
+    }
+    /// Connects with `client` (and so with its resolver).
+    pub fn tcp_client(mut self, client: TcpClient) -> Self {
+        self.tcp_client = Some(client);
+        self
+    }
+    /// Connects from local address `ip`.
+    pub fn network_interface(mut self, ip: std::net::IpAddr) -> Self {
+        self.network_interface = Some(ip);
+        self
+    }
     /// Sets the TLS configuration for `https`.
     #[cfg(feature = "tls")]
     pub fn tls(
@@ -133,106 +169,6 @@ impl FetchOptions {
         self
     }
 }
-
-/// A response (Tornado's `HTTPResponse`).
-#[derive(Clone, Debug)]
-pub struct HttpResponse {
-    /// The status code.
-    pub code: u16,
-    /// The reason phrase the server sent.
-    pub reason: String,
-    /// The response headers.
-    pub headers: HttpHeaders,
-    /// The body (de-chunked, decompressed if asked).
-    pub body: Vec<u8>,
-    /// The URL answered, after redirects.
-    pub effective_url: String,
-    /// Time from the start of `fetch` to the end of the body.
-    pub request_time: Duration,
-}
-
-impl HttpResponse {
-    /// The body as text (invalid UTF-8 replaced).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// What went wrong with a fetch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HttpClientErrorKind {
-    /// The URL is not an `http` or `https` URL this client can fetch (or
-    /// `https` without a TLS configuration).
-    InvalidUrl,
-    /// Nothing listens at the address.
-    ConnectionRefused,
-    /// Connecting failed otherwise (no address, TLS handshake, reset), or
-    /// the connection closed before the response was complete.
-    Connection,
-    /// `connect_timeout` or `request_timeout` passed.
-    Timeout,
-    /// More redirects than `max_redirects`.
-    TooManyRedirects,
-    /// The response could not be parsed, or was too large.
-    MalformedResponse,
-    /// The server answered with this status (400 or more) and `raise_error`
-    /// was set; the response is attached.
-    Status(u16),
-}
-
-/// A failed fetch (Tornado's `HTTPClientError`, whose `code` 599 stands
-/// for the kinds other than `Status`). Fetch futures fail with a
-/// `tornado_concurrent::Error` holding one: use `downcast_ref`.
-///
-/// ```
-/// use tornado_http::httpclient::{FetchOptions, HttpClientError, HttpClientErrorKind, fetch};
-/// use tornado_ioloop::IOLoop;
-///
-/// // A port nobody listens on any more.
-/// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-/// let url = format!("http://127.0.0.1:{port}/");
-/// let ioloop = IOLoop::new().unwrap();
-/// let err = ioloop.run_sync(move || fetch(&url, FetchOptions::new()), None).unwrap_err();
-/// let tornado_ioloop::Error::Future(err) = err else { panic!("{err}") };
-/// let err = err.downcast_ref::<HttpClientError>().unwrap();
-/// assert_eq!(err.kind, HttpClientErrorKind::ConnectionRefused);
-/// assert_eq!(err.code(), 599);
-/// ```
-#[derive(Clone, Debug)]
-pub struct HttpClientError {
-    /// What kind of failure.
-    pub kind: HttpClientErrorKind,
-    /// A description.
-    pub message: String,
-    /// The response, for `Status` and `TooManyRedirects`.
-    pub response: Option<Box<HttpResponse>>,
-}
-
-impl HttpClientError {
-    pub(crate) fn new(kind: HttpClientErrorKind, message: impl Into<String>) -> HttpClientError {
-        HttpClientError {
-            kind,
-            message: message.into(),
-            response: None,
-        }
-    }
-
-    /// Tornado's `code`: the HTTP status, or 599 when there was none.
-    pub fn code(&self) -> u16 {
-        match self.kind {
-            HttpClientErrorKind::Status(c) => c,
-            _ => 599,
-        }
-    }
-}
-
-impl fmt::Display for HttpClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP {}: {}", self.code(), self.message)
-    }
-}
-
-impl std::error::Error for HttpClientError {}
 
 /// Fetches `url` (Tornado's `AsyncHTTPClient.fetch`). The future fails with
 /// an [`HttpClientError`] inside a `tornado_concurrent::Error`.
@@ -382,112 +318,73 @@ fn connect_error(e: Error, url: &Url) -> Error {
     if e.is::<HttpClientError>() {
         return e;
     }
-    if e.is::<TimeoutError>() {
-        return HttpClientError::new(
-            HttpClientErrorKind::Timeout,
-            format!("timed out connecting to {}", url.host_port()),
-        )
-        .into();
-    }
-    let is_refused = |e: &Error| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
-    };
-    // A failed connect surfaces as the stream closing, with the cause inside.
-    let refused = is_refused(&e)
-        || e.downcast_ref::<StreamClosedError>()
-            .and_then(|c| c.real_error.as_ref())
-            .is_some_and(is_refused);
-    let kind = if refused {
-        HttpClientErrorKind::ConnectionRefused
-    } else {
-        HttpClientErrorKind::Connection
+    let kind = match e.downcast_ref::<ConnectError>() {
+        Some(c) if c.is_timeout() => HttpClientErrorKind::Timeout,
+        Some(c) if c.is_refused() => HttpClientErrorKind::ConnectionRefused,
+        _ => HttpClientErrorKind::Connection,
     };
     HttpClientError::new(kind, format!("connecting to {}: {e}", url.host_port())).into()
 }
 
-/// A response that broke off or made no sense.
-fn malformed(why: impl Into<String>) -> Error {
-    HttpClientError::new(HttpClientErrorKind::MalformedResponse, why).into()
-}
-
-/// Maps a read failure: a closed stream is a connection failure.
-fn read_error(e: Error) -> Error {
-    if e.is::<StreamClosedError>() {
-        HttpClientError::new(
+/// Maps a failure to read the response, keeping the framing layer's error.
+fn read_error(e: ReadError) -> Error {
+    let (kind, message) = match &e {
+        ReadError::Closed(_) => (
             HttpClientErrorKind::Connection,
-            "connection closed before the response was complete",
-        )
-        .into()
-    } else if e.is::<UnsatisfiableReadError>() {
-        malformed("response head too large")
-    } else if e.is::<HttpClientError>() {
-        e
-    } else {
-        HttpClientError::new(HttpClientErrorKind::Connection, e.to_string()).into()
-    }
+            "connection closed before the response was complete".to_owned(),
+        ),
+        ReadError::Head(h) => (
+            HttpClientErrorKind::MalformedResponse,
+            format!("response {h}"),
+        ),
+        ReadError::Body(b) => (
+            HttpClientErrorKind::MalformedResponse,
+            format!("response {b}"),
+        ),
+    };
+    let mut err = HttpClientError::new(kind, message);
+    err.read_error = Some(e);
+    err.into()
 }
 
-/// Connects, with TLS for `https`, within the connect timeout.
+/// Connects through the options' `TcpClient` (its resolver, happy
+/// eyeballs, the source address), with TLS for `https`, within the
+/// connect timeout.
 async fn connect(url: &Url, options: &FetchOptions) -> Result<IOStream, Error> {
-    #[cfg(feature = "tls")]
-    let tls = if url.https {
-        let config = options.tls.clone().ok_or_else(|| {
-            HttpClientError::new(
-                HttpClientErrorKind::InvalidUrl,
-                "https needs a rustls ClientConfig in FetchOptions::tls",
-            )
-        })?;
-        let name = tornado_iostream::tls::rustls::pki_types::ServerName::try_from(url.host.clone())
-            .map_err(|e| {
+    let mut connect = ConnectOptions::new();
+    if let Some(t) = options.connect_timeout {
+        connect = connect.timeout(t);
+    }
+    if let Some(ip) = options.network_interface {
+        connect = connect.source_ip(ip);
+    }
+    if url.https {
+        #[cfg(feature = "tls")]
+        {
+            let config = options.tls.clone().ok_or_else(|| {
                 HttpClientError::new(
                     HttpClientErrorKind::InvalidUrl,
-                    format!("bad host name: {e}"),
+                    "https needs a rustls ClientConfig in FetchOptions::tls",
                 )
             })?;
-        Some(tornado_iostream::tls::TlsConfig::Client {
-            config,
-            server_name: name,
-        })
-    } else {
-        None
-    };
-    #[cfg(not(feature = "tls"))]
-    if url.https {
+            connect = connect.tls(config);
+        }
+        #[cfg(not(feature = "tls"))]
         return Err(HttpClientError::new(
             HttpClientErrorKind::InvalidUrl,
             "https needs the tls feature",
         )
         .into());
     }
-    let host_port = url.host_port();
-    let timeout = options.connect_timeout;
-    let connecting = coroutine(async move {
-        // The TCP step closes its socket on timeout by itself.
-        let stream = IOStream::connect_timeout(&host_port, timeout).await?;
-        #[cfg(feature = "tls")]
-        if let Some(tls) = tls {
-            return stream.start_tls(tls).await;
-        }
-        Ok(stream)
-    });
-    let connected = match timeout {
-        Some(t) => {
-            let target = url.host_port();
-            deadline(t, connecting, move || {
-                HttpClientError::new(
-                    HttpClientErrorKind::Timeout,
-                    format!("timed out connecting to {target} after {t:?}"),
-                )
-            })
-            .await
-        }
-        None => connecting.await,
-    };
-    connected.map_err(|e| connect_error(e, url))
+    let client = options.tcp_client.clone().unwrap_or_default();
+    client
+        .connect_with(&url.host, url.port, &connect)
+        .await
+        .map_err(|e| connect_error(e, url))
 }
 
-/// One request on a fresh connection (Tornado's `_HTTPConnection`).
+/// One request on a fresh connection (Tornado's `_HTTPConnection`): the
+/// response read with the shared HTTP/1 framing.
 async fn fetch_once(
     url: &Url,
     options: &FetchOptions,
@@ -498,41 +395,58 @@ async fn fetch_once(
     stream
         .write(request_bytes(url, options))
         .await
-        .map_err(read_error)?;
-    let (code, reason, headers) = loop {
-        let head = stream
-            .read_until_limited(b"\r\n\r\n", options.max_header_size)
+        .map_err(|e| read_error(ReadError::Closed(Some(e))))?;
+    let mut reader = Reader::new(stream);
+    let (code, reason, mut headers) = loop {
+        let head = reader
+            .read_head(options.max_header_size)
             .await
             .map_err(read_error)?;
-        let (code, reason, headers) = parse_head(&head)?;
+        let parsed = parse_response_head(&head).map_err(|e| read_error(e.into()))?;
         // An interim answer (100 Continue and the like) precedes the real
         // one; 101 would switch protocols, which this client does not do.
-        if (100..200).contains(&code) && code != 101 {
+        if (100..200).contains(&parsed.0) && parsed.0 != 101 {
             continue;
         }
-        break (code, reason, headers);
+        break parsed;
     };
-    let body = if options.method == "HEAD" || code == 204 || code == 304 || code < 200 {
-        Vec::new()
-    } else {
-        read_body(&stream, &headers, options.max_body_size)
-            .await
-            .map_err(read_error)?
-    };
-    let mut headers = headers;
-    let body = if options.decompress_response
+    let framing =
+        response_framing(&options.method, code, &headers).map_err(|e| read_error(e.into()))?;
+    let gzip = options.decompress_response
         && headers
             .get("Content-Encoding")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"))
-    {
-        let plain = gunzip(&body, options.max_body_size)?;
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if gzip {
         // As Tornado does: the body is no longer gzip, but say it was.
         headers.remove("Content-Encoding");
         headers.set("X-Consumed-Content-Encoding", "gzip");
-        plain
-    } else {
-        body
+    }
+    let mut body_reader = BodyReader::new(framing, options.max_body_size, BODY_CHUNK);
+    let mut inflater = gzip.then(|| Inflater::new(options.max_body_size));
+    let mut body = Vec::new();
+    let mut deliver = |piece: Vec<u8>| match &options.streaming_callback {
+        Some(cb) => cb(piece),
+        None => append(&mut body, piece),
     };
+    while let Some(piece) = body_reader.next(&mut reader).await.map_err(read_error)? {
+        match inflater.as_mut() {
+            None => deliver(piece),
+            Some(inf) => {
+                for step in piece.chunks(INFLATE_STEP) {
+                    let out = inf.feed(step).map_err(|e| read_error(e.into()))?;
+                    if !out.is_empty() {
+                        deliver(out);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(inf) = inflater.as_mut() {
+        let rest = inf.finish().map_err(|e| read_error(e.into()))?;
+        if !rest.is_empty() {
+            deliver(rest);
+        }
+    }
     Ok(HttpResponse {
         code,
         reason,
@@ -542,6 +456,9 @@ async fn fetch_once(
         request_time: Duration::ZERO,
     })
 }
+
+/// Largest body piece read at once (and handed to a streaming callback).
+const BODY_CHUNK: usize = 64 * 1024;
 
 /// The request's head and body.
 fn request_bytes(url: &Url, options: &FetchOptions) -> Vec<u8> {
@@ -571,98 +488,6 @@ fn request_bytes(url: &Url, options: &FetchOptions) -> Vec<u8> {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
-}
-
-/// Parses a status line and headers with httparse.
-fn parse_head(head: &[u8]) -> Result<(u16, String, HttpHeaders), Error> {
-    let mut slots = [httparse::EMPTY_HEADER; 128];
-    let mut parsed = httparse::Response::new(&mut slots);
-    match parsed.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(malformed("incomplete response head")),
-        Err(e) => return Err(malformed(format!("bad response head: {e}"))),
-    }
-    let code = parsed.code.ok_or_else(|| malformed("no status code"))?;
-    let reason = parsed.reason.unwrap_or("").to_owned();
-    let mut headers = HttpHeaders::new();
-    for h in parsed.headers.iter() {
-        let value = String::from_utf8_lossy(h.value);
-        headers.add(h.name, value.trim());
-    }
-    Ok((code, reason, headers))
-}
-
-/// Reads the body as the head announces it: chunked, `Content-Length`, or
-/// up to the close.
-async fn read_body(stream: &IOStream, h: &HttpHeaders, max: usize) -> Result<Vec<u8>, Error> {
-    let chunked = h
-        .get("Transfer-Encoding")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
-    if chunked {
-        return read_chunked(stream, max).await;
-    }
-    if let Some(v) = h.get("Content-Length") {
-        // Several values are fine only if they agree.
-        if h.get_all("Content-Length").any(|o| o.trim() != v.trim()) {
-            return Err(malformed("conflicting Content-Length headers"));
-        }
-        let n: usize = v
-            .trim()
-            .parse()
-            .map_err(|_| malformed(format!("invalid Content-Length {v:?}")))?;
-        if n > max {
-            return Err(malformed(format!("body of {n} bytes is over the limit")));
-        }
-        return stream.read_bytes(n, false).await;
-    }
-    let body = stream.read_until_close().await?;
-    if body.len() > max {
-        return Err(malformed("body over the limit"));
-    }
-    Ok(body)
-}
-
-/// Reads a chunked body, trailers skipped.
-async fn read_chunked(stream: &IOStream, max: usize) -> Result<Vec<u8>, Error> {
-    let mut body = Vec::new();
-    loop {
-        let line = stream.read_until_limited(b"\r\n", 1024).await?;
-        let line = std::str::from_utf8(&line[..line.len() - 2])
-            .map_err(|_| malformed("bad chunk size line"))?;
-        let size = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size, 16)
-            .map_err(|_| malformed(format!("bad chunk size {size:?}")))?;
-        if size == 0 {
-            // Trailers, if any, up to the empty line.
-            loop {
-                let t = stream.read_until_limited(b"\r\n", 64 * 1024).await?;
-                if t == b"\r\n" {
-                    return Ok(body);
-                }
-            }
-        }
-        if body.len() + size > max {
-            return Err(malformed("body over the limit"));
-        }
-        let chunk = stream.read_bytes(size + 2, false).await?;
-        if !chunk.ends_with(b"\r\n") {
-            return Err(malformed("chunk not followed by CRLF"));
-        }
-        body.extend_from_slice(&chunk[..size]);
-    }
-}
-
-/// Decompresses a gzip body, refusing more than `max` bytes of output.
-fn gunzip(data: &[u8], max: usize) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data)
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| malformed(format!("bad gzip body: {e}")))?;
-    if out.len() > max {
-        return Err(malformed("decompressed body over the limit"));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -216,8 +216,19 @@ impl HttpServerRequest {
 
     /// Parses the body into `body_arguments` and `files` according to its
     /// `Content-Type` (Tornado does this before handing the request on).
+    /// A form body with a `Content-Encoding` (not decoded by the server's
+    /// `decompress_request`) cannot be parsed: an `HttpInputError`, as in
+    /// Tornado.
     pub fn parse_body(&mut self) -> Result<(), HttpInputError> {
         let content_type = self.headers.get("Content-Type").unwrap_or("").to_owned();
+        let (mime, _) = parse_header(&content_type);
+        let form = mime.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            || mime.eq_ignore_ascii_case("multipart/form-data");
+        if let Some(encoding) = self.headers.get("Content-Encoding").filter(|_| form) {
+            return Err(HttpInputError(format!(
+                "Unsupported Content-Encoding: {encoding}"
+            )));
+        }
         parse_body_arguments(
             &content_type,
             &self.body,
@@ -330,8 +341,9 @@ pub fn parse_multipart_form_data(
     Ok(())
 }
 
+/// Linear-time substring search (a `windows()` scan is O(n·m)).
 fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// Splits on `sep`, dropping the separators.

@@ -12,9 +12,10 @@ use std::net::SocketAddr;
 use tornado_iostream::IOStream;
 use tornado_tcp::{Processes, TcpHandler, ThreadedServer};
 
-use crate::httpserver::{HttpHandler, HttpServer, HttpServerOptions};
+use crate::http1::HttpServerDelegate;
+use crate::httpserver::{HttpServer, HttpServerOptions};
 
-impl<H: HttpHandler> HttpServer<H> {
+impl<H: HttpServerDelegate> HttpServer<H> {
     /// Binds `port` at `address` (every interface for `None`) now, to be
     /// served by [`start_processes`](HttpServer::start_processes) (Tornado's
     /// `bind`). Returns the bound addresses.
@@ -49,9 +50,9 @@ impl<H: HttpHandler> HttpServer<H> {
 
 /// One thread's HTTP server as a TCP handler: the connection code of an
 /// [`HttpServer`] made on that thread, under the thread's `TcpServer`.
-pub struct HttpThread<H: HttpHandler>(HttpServer<H>);
+pub struct HttpThread<H: HttpServerDelegate>(HttpServer<H>);
 
-impl<H: HttpHandler> TcpHandler for HttpThread<H> {
+impl<H: HttpServerDelegate> TcpHandler for HttpThread<H> {
     fn handle_stream(
         &self,
         stream: IOStream,
@@ -96,7 +97,7 @@ pub fn threaded<H, F>(
     options: HttpServerOptions,
 ) -> ThreadedServer<impl Fn() -> HttpThread<H> + Send + Sync + 'static>
 where
-    H: HttpHandler,
+    H: HttpServerDelegate,
     F: Fn() -> H + Send + Sync + 'static,
 {
     ThreadedServer::new(move || HttpThread(HttpServer::new(factory(), options.clone())))

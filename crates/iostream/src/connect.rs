@@ -1,29 +1,21 @@
-//! Opening TCP connections: non-blocking connect, names resolved on the
-//! executor so the loop never blocks in `getaddrinfo`.
+//! Finishing non-blocking TCP connects on the loop. Names are not resolved
+//! here: `tornado_tcp::TcpClient` does that (on the executor, with happy
+//! eyeballs and a pluggable resolver) and hands its sockets to
+//! [`IOStream::connect_socket`].
 
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::time::Duration;
 
-use tornado_concurrent::{Error, Future};
-use tornado_gen::{TimeoutError, coroutine, try_run_in_executor};
-use tornado_ioloop::IOLoop;
+use tornado_concurrent::Future;
+use tornado_gen::TimeoutError;
 
 use crate::stream::{IOStream, StreamOptions};
 
-/// Resolves `"host:port"` to addresses: at once if it is a literal address,
-/// otherwise with `getaddrinfo` on the executor's threads.
-pub fn resolve(host_port: &str) -> Future<Vec<SocketAddr>> {
-    if let Ok(addr) = host_port.parse::<SocketAddr>() {
-        return Future::resolved(vec![addr]);
-    }
-    let name = host_port.to_owned();
-    try_run_in_executor(move || name.to_socket_addrs().map(|a| a.collect::<Vec<_>>()))
-}
-
 impl IOStream {
-    /// Connects to `"host:port"`, trying each resolved address in turn.
+    /// Connects to `"ip:port"`, an address literal (connect to a name with
+    /// `tornado_tcp::TcpClient`).
     ///
     /// ```no_run
     /// # use tornado_iostream::IOStream;
@@ -34,36 +26,21 @@ impl IOStream {
     /// let body = stream.read_until_close().await?;
     /// # Ok(()) }
     /// ```
-    pub fn connect(host_port: &str) -> Future<IOStream> {
-        Self::connect_timeout(host_port, None)
+    pub fn connect(address: &str) -> Future<IOStream> {
+        Self::connect_timeout(address, None)
     }
 
     /// As `connect`, failing with `TimeoutError` if no connection is made
-    /// within `timeout` (resolution included).
-    pub fn connect_timeout(host_port: &str, timeout: Option<Duration>) -> Future<IOStream> {
-        let resolving = resolve(host_port);
-        let ioloop = IOLoop::current();
-        let deadline = timeout.map(|t| ioloop.time() + t);
-        let name = host_port.to_owned();
-        let connecting = coroutine(async move {
-            let addrs = resolving.await?;
-            let mut last: Option<Error> = None;
-            for addr in addrs {
-                let left = deadline.map(|d| d.saturating_duration_since(IOLoop::current().time()));
-                match IOStream::connect_addr(addr, left).await {
-                    Ok(stream) => return Ok(stream),
-                    Err(e) if e.is::<TimeoutError>() => return Err(e),
-                    Err(e) => last = Some(e),
-                }
-            }
-            Err(last.unwrap_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("no address for {name}")).into()
-            }))
-        });
-        match timeout {
-            // The resolution step may block on the executor: bound it too.
-            Some(t) => tornado_gen::with_timeout(t, connecting),
-            None => connecting,
+    /// within `timeout`.
+    pub fn connect_timeout(address: &str, timeout: Option<Duration>) -> Future<IOStream> {
+        match address.parse::<SocketAddr>() {
+            Ok(addr) => Self::connect_addr(addr, timeout),
+            Err(_) => Future::failed(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{address:?} is not an address literal: connect by name with tornado_tcp::TcpClient"
+                ),
+            )),
         }
     }
 

@@ -39,7 +39,6 @@ mod sys;
 pub mod tls;
 mod transport;
 
-pub use connect::resolve;
 pub use error::{
     AlreadyReadingError, StreamBufferFullError, StreamClosedError, UnsatisfiableReadError,
 };

@@ -10,11 +10,13 @@ use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
 use tornado_concurrent::Future;
+use tornado_http::RequestConnection;
+use tornado_http::http1::framing::status_is_bodiless;
 use tornado_http::httputil::{HttpHeaders, HttpServerRequest, format_timestamp};
 use tornado_http::response::ResponseWriter;
 
-use crate::application::{AppInner, Settings};
 use crate::cookies::CookieOptions;
+use crate::settings::Settings;
 
 /// The current time as an HTTP date, formatted at most once a second per
 /// thread (every response carries one).
@@ -81,8 +83,12 @@ pub struct Context {
     pub(crate) request: HttpServerRequest,
     /// Where the response goes.
     pub(crate) response: ResponseWriter,
-    /// The application (settings).
-    pub(crate) app: Rc<AppInner>,
+    /// The application's settings.
+    pub(crate) settings: Rc<Settings>,
+    /// The request's connection: limits, close notification, detach.
+    pub(crate) conn: RequestConnection,
+    /// True once the handler took the connection over.
+    pub(crate) detached: bool,
     /// Unnamed regex groups of the route, percent-decoded.
     pub(crate) path_args: Vec<String>,
     /// Named regex groups of the route, percent-decoded.
@@ -181,12 +187,15 @@ impl Context {
     pub(crate) fn new(
         request: HttpServerRequest,
         response: ResponseWriter,
-        app: Rc<AppInner>,
+        settings: Rc<Settings>,
+        conn: RequestConnection,
     ) -> Context {
         let mut cx = Context {
             request,
             response,
-            app,
+            settings,
+            conn,
+            detached: false,
             path_args: Vec::new(),
             path_kwargs: Vec::new(),
             status: 200,
@@ -221,7 +230,7 @@ impl Context {
 
     /// The application's settings.
     pub fn settings(&self) -> &Settings {
-        &self.app.settings
+        &self.settings
     }
 
     /// The route's unnamed groups, in order, percent-decoded.
@@ -347,7 +356,7 @@ impl Context {
             .headers
             .get("Accept-Encoding")
             .is_some_and(|v| v.contains("gzip"));
-        if !self.app.settings.compress_response || !accepts {
+        if !self.settings.compress_response || !accepts {
             return chunk;
         }
         let vary = match self.headers.get("Vary") {
@@ -436,8 +445,7 @@ impl Context {
                     self.set_status(304);
                 }
             }
-            let bodiless =
-                self.status == 204 || self.status == 304 || (100..200).contains(&self.status);
+            let bodiless = status_is_bodiless(self.status);
             let mut chunk = std::mem::take(&mut self.buffer);
             if bodiless {
                 chunk.clear();
@@ -581,7 +589,7 @@ impl Context {
     }
 
     fn cookie_secret(&self) -> Result<String, crate::HttpError> {
-        self.app.settings.cookie_secret.clone().ok_or_else(|| {
+        self.settings.cookie_secret.clone().ok_or_else(|| {
             crate::HttpError::new(500)
                 .with_log_message("signed cookies need the cookie_secret setting")
         })

@@ -31,6 +31,28 @@ pub type HandlerResult = Result<(), HttpError>;
 /// }
 /// ```
 pub trait RequestHandler: 'static {
+    /// Whether the body is streamed to [`data_received`](Self::data_received)
+    /// as it arrives instead of buffered (Tornado's `@stream_request_body`).
+    /// `prepare` then runs before the first chunk (and may change the
+    /// request's limits with `cx.set_max_body_size`), and the method after
+    /// the last one, with an empty `cx.request().body`.
+    const STREAM_REQUEST_BODY: bool = false;
+
+    /// A piece of the body, for handlers with `STREAM_REQUEST_BODY`. The
+    /// next piece is not read until the returned future is done
+    /// (back-pressure). An error ends the request with its status.
+    fn data_received(
+        &mut self,
+        cx: &mut Context,
+        chunk: Vec<u8>,
+    ) -> impl StdFuture<Output = HandlerResult> {
+        let _ = (cx, chunk);
+        async {
+            Err(HttpError::new(500)
+                .with_log_message("STREAM_REQUEST_BODY handler without data_received"))
+        }
+    }
+
     /// Runs before the method; finishing the response here skips the method.
     fn prepare(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
         let _ = cx;
@@ -75,6 +97,23 @@ pub trait RequestHandler: 'static {
     fn on_finish(&mut self, cx: &mut Context) {
         let _ = cx;
     }
+    /// Sends an error response for `error` through
+    /// [`write_error`](Self::write_error), replacing anything written but
+    /// not yet sent, and finishes (Tornado's `send_error`). Once headers
+    /// went out it is too late: the connection is closed instead.
+    fn send_error(&mut self, cx: &mut Context, error: &HttpError)
+    where
+        Self: Sized,
+    {
+        if cx.headers_written() {
+            log::error!(target: "tornado.general", "cannot send error response after headers written");
+            cx.finished = true;
+            cx.response.abort();
+            return;
+        }
+        send_error(self, cx, error);
+    }
+
     /// Writes the body of an error response (Tornado's `write_error`). The
     /// default is a small HTML page; with the `serve_traceback` setting it
     /// includes the error.
@@ -114,10 +153,48 @@ impl<F: StdFuture<Output = HandlerResult>> StdFuture for CatchPanic<F> {
 /// Tornado's `_execute`: prepare, the method, finish, `on_finish`; errors
 /// become error responses and are logged.
 pub(crate) async fn execute<H: RequestHandler>(h: &mut H, cx: &mut Context) {
-    let result = CatchPanic(run_methods(h, cx)).await;
-    if let Err(e) = result {
+    if prepare(h, cx).await {
+        run_method(h, cx).await;
+    }
+    conclude(h, cx);
+}
+
+/// Runs `prepare`; false if the request ended there (an error answered, or
+/// the response finished or detached).
+pub(crate) async fn prepare<H: RequestHandler>(h: &mut H, cx: &mut Context) -> bool {
+    if let Err(e) = CatchPanic(h.prepare(cx)).await {
         handle_error(h, cx, e);
-    } else if !cx.finished() {
+        return false;
+    }
+    !cx.finished()
+}
+
+/// Hands a body chunk to a streaming handler (nothing once the request
+/// has ended); an error is answered at once.
+pub(crate) async fn data_received<H: RequestHandler>(h: &mut H, cx: &mut Context, chunk: Vec<u8>) {
+    if cx.finished() {
+        return;
+    }
+    if let Err(e) = CatchPanic(h.data_received(cx, chunk)).await {
+        handle_error(h, cx, e);
+    }
+}
+
+/// Runs the method for the request's verb (unless the request already
+/// ended); errors are answered.
+pub(crate) async fn run_method<H: RequestHandler>(h: &mut H, cx: &mut Context) {
+    if cx.finished() {
+        return;
+    }
+    if let Err(e) = CatchPanic(call_method(h, cx)).await {
+        handle_error(h, cx, e);
+    }
+}
+
+/// The end of every request: `finish` if the handler did not, `on_finish`,
+/// the access log.
+pub(crate) fn conclude<H: RequestHandler>(h: &mut H, cx: &mut Context) {
+    if !cx.finished() {
         finish_or_log(cx);
     }
     if catch_unwind(AssertUnwindSafe(|| h.on_finish(cx))).is_err() {
@@ -126,11 +203,7 @@ pub(crate) async fn execute<H: RequestHandler>(h: &mut H, cx: &mut Context) {
     log_request(cx);
 }
 
-async fn run_methods<H: RequestHandler>(h: &mut H, cx: &mut Context) -> HandlerResult {
-    h.prepare(cx).await?;
-    if cx.finished() {
-        return Ok(());
-    }
+async fn call_method<H: RequestHandler>(h: &mut H, cx: &mut Context) -> HandlerResult {
     // An index, not a clone of the method: `cx` is lent to the method.
     const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
     match METHODS.iter().position(|m| *m == cx.request.method) {
@@ -156,19 +229,17 @@ fn handle_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: HttpError) {
     } else {
         log::warn!(target: "tornado.general", "{summary}: {e}");
     }
-    if cx.headers_written() {
-        // Too late for an error page: end the connection instead.
-        log::error!(target: "tornado.general", "cannot send error response after headers written");
-        // Aborted rather than finished: a terminating chunk would make the
-        // cut-short response look complete.
-        cx.finished = true;
-        cx.response.abort();
+    if cx.detached {
         return;
     }
-    send_error(h, cx, &e);
+    // Too late for an error page once headers went out: the trait's
+    // `send_error` aborts the response instead (a terminating chunk would
+    // make the cut-short response look complete).
+    h.send_error(cx, &e);
 }
 
-/// Sends an error page for `e` (clears what was written before).
+/// Sends an error page for `e` (clears what was written before); headers
+/// must not have been written.
 pub(crate) fn send_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: &HttpError) {
     cx.clear();
     cx.finished = false;

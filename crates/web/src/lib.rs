@@ -28,17 +28,25 @@
 #![deny(missing_docs)]
 
 mod application;
+mod connection;
 mod context;
 mod cookies;
+mod delegate;
 mod error;
 mod handler;
 mod multi;
+mod routing;
+mod run;
+mod settings;
 mod static_file;
 
-pub use application::{Application, Route, Settings, route, try_route};
+pub use application::Application;
 pub use context::{Chunk, Context, GZIP_MIN_LENGTH, etag_matches};
 pub use cookies::{CookieOptions, create_signed_value, decode_signed_value};
+pub use delegate::WebRequest;
 pub use error::HttpError;
 pub use handler::{HandlerResult, RequestHandler};
 pub use multi::listen_threads;
+pub use routing::{Route, route, try_route};
+pub use settings::Settings;
 pub use static_file::{STATIC_CHUNK_SIZE, StaticFileHandler, content_type};

@@ -1,0 +1,354 @@
+//! The server side of an HTTP/1.x connection (Tornado's
+//! `HTTP1ServerConnection` and the reading half of `HTTP1Connection`): one
+//! coroutine per connection reads each request's head, hands it to a
+//! delegate, streams the body into it, and waits for the response before
+//! reading the next request, so pipelined requests are answered in order.
+
+use std::cell::RefCell;
+use std::future::Future as StdFuture;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tornado_concurrent::{Future, panic_message};
+use tornado_ioloop::{IOLoop, Timeout};
+use tornado_iostream::IOStream;
+
+use super::connection::RequestConnection;
+use super::delegate::{HttpMessageDelegate, HttpServerDelegate};
+use super::error::{BodyError, ReadError};
+use super::framing::{Framing, request_framing, wants_keep_alive};
+use super::head::{apply_xheaders, parse_request_head};
+use super::inflate::{INFLATE_STEP, Inflater};
+use super::options::HttpServerOptions;
+use super::reader::{BodyReader, Reader};
+use super::writer::ResponseWriter;
+
+/// How a connection's coroutine ended.
+pub(crate) enum Served {
+    /// Done with the connection: close it.
+    Closed,
+    /// A delegate took the stream over: leave it open.
+    Detached,
+}
+
+/// A complete error response that closes the connection.
+pub(crate) fn simple_response(code: u16, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {code} {}\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        crate::httputil::reason_phrase(code),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Closes the stream when its time is up, unless dropped first: how a head
+/// or body that takes too long ends the connection (the pending read then
+/// fails). Cheaper than `with_timeout` (no extra future or coroutine), and
+/// nothing is left running to fail later.
+struct CloseAfter {
+    ioloop: IOLoop,
+    timeout: Option<Timeout>,
+}
+
+impl CloseAfter {
+    fn new(stream: &IOStream, after: Duration) -> CloseAfter {
+        let ioloop = stream.ioloop().clone();
+        let s = stream.clone();
+        let timeout = Some(ioloop.call_later(after, move || s.close()));
+        CloseAfter { ioloop, timeout }
+    }
+}
+
+impl Drop for CloseAfter {
+    fn drop(&mut self) {
+        if let Some(t) = self.timeout.take() {
+            self.ioloop.remove_timeout(t);
+        }
+    }
+}
+
+/// Awaits `f`, turning a panic into its message. Polled in place: a
+/// coroutine per call would cost an allocation and a task.
+async fn guarded<F: StdFuture>(f: F) -> Result<F::Output, String> {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
+        },
+    )
+    .await
+}
+
+/// Logs a refused request and answers it (if nothing was sent yet).
+async fn refuse(
+    ip: &str,
+    conn: Option<&RequestConnection>,
+    stream: &IOStream,
+    code: u16,
+    why: &str,
+) {
+    log::info!(target: "tornado.general", "Malformed HTTP request from {ip}: {why}");
+    match conn {
+        Some(conn) => {
+            conn.answer_error(code, why);
+            let _ = conn.response().finish().await;
+        }
+        None => {
+            let _ = stream.write(simple_response(code, why)).await;
+        }
+    }
+}
+
+/// Why the body phase ended early.
+enum BodyEnd {
+    /// Refused with a status.
+    Refused(BodyError),
+    /// The connection went away.
+    Gone,
+    /// A delegate panicked.
+    Panicked(String),
+}
+
+/// Hands decoded bytes to the delegate in pieces of at most `chunk_size`.
+async fn hand_over<D: HttpMessageDelegate>(
+    d: &mut D,
+    mut data: Vec<u8>,
+    chunk_size: usize,
+) -> Result<(), BodyEnd> {
+    while !data.is_empty() {
+        let rest = if data.len() > chunk_size {
+            data.split_off(chunk_size)
+        } else {
+            Vec::new()
+        };
+        match guarded(d.data_received(data)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(BodyEnd::Refused(e)),
+            Err(p) => return Err(BodyEnd::Panicked(p)),
+        }
+        data = rest;
+    }
+    Ok(())
+}
+
+/// Hands a piece of the body to the delegate, through the decoder if any.
+async fn deliver<D: HttpMessageDelegate>(
+    d: &mut D,
+    inflater: &mut Option<Inflater>,
+    chunk: Vec<u8>,
+    chunk_size: usize,
+) -> Result<(), BodyEnd> {
+    let Some(inf) = inflater.as_mut() else {
+        return hand_over(d, chunk, chunk_size).await;
+    };
+    for step in chunk.chunks(INFLATE_STEP) {
+        let out = inf.feed(step).map_err(BodyEnd::Refused)?;
+        hand_over(d, out, chunk_size).await?;
+    }
+    Ok(())
+}
+
+/// Reads the body into the delegate (Tornado's `_read_body`).
+async fn read_body<D: HttpMessageDelegate>(
+    reader: &mut Reader,
+    d: &mut D,
+    conn: &RequestConnection,
+    framing: Framing,
+    gzip: bool,
+    options: &HttpServerOptions,
+) -> Result<(), BodyEnd> {
+    let max = conn.max_body_size();
+    let mut body = BodyReader::new(framing, max, options.chunk_size);
+    body.check_length().map_err(BodyEnd::Refused)?;
+    let stream = reader.stream().clone();
+    let _deadline = conn.body_timeout().map(|t| CloseAfter::new(&stream, t));
+    let mut inflater = gzip.then(|| Inflater::new(max));
+    let response = conn.response();
+    loop {
+        let chunk = match body.next(reader).await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(ReadError::Body(e)) => return Err(BodyEnd::Refused(e)),
+            Err(ReadError::Head(_) | ReadError::Closed(_)) => return Err(BodyEnd::Gone),
+        };
+        conn.park(reader.lend());
+        let delivered = deliver(d, &mut inflater, chunk, options.chunk_size.max(1)).await;
+        reader.restore(conn.unpark());
+        delivered?;
+        if response.finished() || conn.detached() {
+            // The delegate answered early: the rest of the body is not
+            // read, so the connection cannot carry another request.
+            response.disconnect_on_finish();
+            return Ok(());
+        }
+    }
+    if let Some(inf) = inflater.as_mut() {
+        let rest = inf.finish().map_err(BodyEnd::Refused)?;
+        hand_over(d, rest, options.chunk_size.max(1)).await?;
+    }
+    Ok(())
+}
+
+/// Tornado's `_server_request_loop`.
+pub(crate) async fn serve<H: HttpServerDelegate>(
+    stream: &IOStream,
+    address: SocketAddr,
+    handler: &Rc<H>,
+    options: &HttpServerOptions,
+) -> Served {
+    // Formatted once per connection, not per request.
+    let ip = address.ip().to_string();
+    // The close is news for the request being served at the time only: a
+    // future per request, so that callbacks registered by a finished
+    // request neither run nor pile up on a long keep-alive connection.
+    let current: Rc<RefCell<Option<Future<()>>>> = Rc::default();
+    let c = current.clone();
+    stream.set_close_callback(move || {
+        if let Some(f) = c.borrow_mut().take() {
+            let _ = f.set_result(());
+        }
+    });
+    let mut reader = Reader::new(stream.clone());
+    loop {
+        let head = if reader.head_buffered() {
+            // A pipelined head is already here: no timer needed.
+            reader.read_head(options.max_header_size).await
+        } else {
+            let _deadline = CloseAfter::new(stream, options.idle_connection_timeout);
+            reader.read_head(options.max_header_size).await
+        };
+        let head = match head {
+            Ok(h) => h,
+            Err(ReadError::Head(e)) => {
+                refuse(&ip, None, stream, e.status(), &e.to_string()).await;
+                return Served::Closed;
+            }
+            // Closed by the peer, or by the deadline.
+            Err(_) => return Served::Closed,
+        };
+        let mut request = match parse_request_head(&head) {
+            Ok(r) => r,
+            Err(e) => {
+                refuse(&ip, None, stream, e.status(), &e.to_string()).await;
+                return Served::Closed;
+            }
+        };
+        request.remote_ip.clone_from(&ip);
+        request.protocol.clone_from(&options.protocol);
+        if options.xheaders {
+            apply_xheaders(&mut request, &options.trusted_downstream);
+        }
+        let framing = match request_framing(&request.headers) {
+            Ok(f) => f,
+            Err(e) => {
+                refuse(&ip, None, stream, e.status(), &e.to_string()).await;
+                return Served::Closed;
+            }
+        };
+        let http11 = request.version == "HTTP/1.1";
+        let keep_alive = !options.no_keep_alive && wants_keep_alive(http11, &request.headers);
+        let expect_continue = http11
+            && framing != Framing::Empty
+            && request
+                .headers
+                .get("Expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        let gzip = options.decompress_request
+            && framing != Framing::Empty
+            && request
+                .headers
+                .get("Content-Encoding")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+        if gzip {
+            // The delegate sees the decoded body: say what was undone.
+            request.headers.remove("Content-Encoding");
+            request.headers.set("X-Consumed-Content-Encoding", "gzip");
+        }
+        let response =
+            ResponseWriter::new(stream.clone(), http11, request.method == "HEAD", keep_alive);
+        let conn = RequestConnection::new(
+            stream.clone(),
+            response.clone(),
+            options.max_body_size,
+            options.body_timeout,
+            {
+                let closed = Future::new();
+                *current.borrow_mut() = Some(closed.clone());
+                closed
+            },
+        );
+        let mut d = handler.clone().start_request(conn.clone());
+        conn.park(reader.lend());
+        let received = guarded(d.headers_received(request)).await;
+        reader.restore(conn.unpark());
+        if let Err(p) = received {
+            return panicked(stream, &response, &p).await;
+        }
+        if conn.detached() {
+            return Served::Detached;
+        }
+        if framing != Framing::Empty && !response.finished() {
+            if expect_continue
+                && BodyReader::new(framing, conn.max_body_size(), 1)
+                    .check_length()
+                    .is_ok()
+            {
+                drop(stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n".to_vec()));
+            }
+            match read_body(&mut reader, &mut d, &conn, framing, gzip, options).await {
+                Ok(()) => {}
+                Err(BodyEnd::Refused(e)) => {
+                    d.on_connection_close();
+                    refuse(&ip, Some(&conn), stream, e.status(), &e.to_string()).await;
+                    return Served::Closed;
+                }
+                Err(BodyEnd::Gone) => {
+                    d.on_connection_close();
+                    return Served::Closed;
+                }
+                Err(BodyEnd::Panicked(p)) => return panicked(stream, &response, &p).await,
+            }
+            if conn.detached() {
+                return Served::Detached;
+            }
+        } else if framing != Framing::Empty {
+            // Answered before the body was read: close after the answer.
+            response.disconnect_on_finish();
+        }
+        conn.park(reader.lend());
+        let finished = guarded(d.finish()).await;
+        reader.restore(conn.unpark());
+        if let Err(p) = finished {
+            return panicked(stream, &response, &p).await;
+        }
+        if conn.detached() {
+            return Served::Detached;
+        }
+        if !response.finished() {
+            log::error!(target: "tornado.application", "HTTP handler returned without finishing its response");
+            return Served::Closed;
+        }
+        let sent = response.finish().await;
+        current.borrow_mut().take();
+        if sent.is_err() || !response.keep_alive() || stream.closed() {
+            return Served::Closed;
+        }
+    }
+}
+
+/// A delegate panicked: logged, a 500 if nothing was sent yet, and the
+/// connection closed.
+async fn panicked(stream: &IOStream, response: &ResponseWriter, message: &str) -> Served {
+    log::error!(target: "tornado.application", "Uncaught exception in HTTP handler: {message}");
+    if !response.headers_written() {
+        let _ = stream
+            .write(simple_response(500, "Internal Server Error"))
+            .await;
+    }
+    Served::Closed
+}
