@@ -35,7 +35,10 @@ pub struct Response {
 /// formed: a head the client's own parser accepts, then exactly as many
 /// body bytes as its `Content-Length` says (a 100 has none). The server
 /// answers with `Content-Length` (its handler and its error pages do).
-pub fn split_responses(mut wire: &[u8]) -> Vec<Response> {
+/// With `head_requests` (some request may have been a HEAD, whose answer
+/// has the length but no body), a response followed at once by the next
+/// status line, or by the end, is taken as bodiless.
+pub fn split_responses(mut wire: &[u8], head_requests: bool) -> Vec<Response> {
     let mut out = Vec::new();
     while !wire.is_empty() {
         let end = find_head_end(wire, 0)
@@ -52,6 +55,8 @@ pub fn split_responses(mut wire: &[u8]) -> Vec<Response> {
                 .parse::<usize>()
                 .expect("a numeric Content-Length")
         };
+        let bodiless = head_requests && (wire.is_empty() || wire.starts_with(b"HTTP/1."));
+        let len = if bodiless { 0 } else { len };
         assert!(wire.len() >= len, "response {code} cut short");
         out.push(Response { code, body: wire[..len].to_vec() });
         wire = &wire[len..];
