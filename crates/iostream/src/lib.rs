@@ -32,6 +32,8 @@
 mod buffer;
 mod connect;
 mod error;
+#[cfg(any(feature = "futures-io", feature = "tokio-io"))]
+mod io_traits;
 mod read;
 mod stream;
 #[cfg(feature = "tls")]
@@ -42,6 +44,8 @@ pub use connect::resolve;
 pub use error::{
     AlreadyReadingError, StreamBufferFullError, StreamClosedError, UnsatisfiableReadError,
 };
+#[cfg(any(feature = "futures-io", feature = "tokio-io"))]
+pub use io_traits::MixedUseError;
 pub use regex::bytes::Regex;
 pub use stream::{IOStream, StreamOptions};
 pub use transport::Transport;
