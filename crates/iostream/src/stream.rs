@@ -466,14 +466,21 @@ impl Inner {
             self.handle_write(&mut s);
         }
         if events.contains(Events::ERROR) && !s.closed {
-            let err = match s.transport.as_ref().map(|t| t.take_error()) {
-                Some(Ok(Some(e))) => e,
-                _ => io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "error reported on the socket",
-                ),
-            };
-            self.close_with(&mut s, Some(err.into()));
+            match s.transport.as_ref().map(|t| t.take_error()) {
+                // A hang-up, not a socket error (a Unix socket's peer
+                // closed): what it sent first is still in the kernel.
+                Some(Ok(None)) => self.drain_after_hang_up(&mut s),
+                other => {
+                    let err = match other {
+                        Some(Ok(Some(e))) => e,
+                        _ => io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "error reported on the socket",
+                        ),
+                    };
+                    self.close_with(&mut s, Some(err.into()));
+                }
+            }
         }
         self.sync_interest(&mut s);
     }
@@ -501,6 +508,21 @@ impl Inner {
         self.finish_read_if_ready(s);
         if s.eof && !s.closed {
             self.read_side_closed(s);
+        }
+    }
+
+    /// After a hang-up, reads everything left in the kernel into the buffer
+    /// (within `max_buffer_size`) up to the EOF, so the reads get it all and
+    /// then the close; a level-triggered backend, which reports the hang-up
+    /// for as long as the fd is open, then has nothing left to report.
+    fn drain_after_hang_up(&self, s: &mut State) {
+        while !s.eof && !s.closed && s.handshake.is_none() {
+            // Each pass reads at least once: data, EOF, or WouldBlock.
+            s.readable = true;
+            self.handle_read(s);
+            if !s.readable {
+                break;
+            }
         }
     }
 
