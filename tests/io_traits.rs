@@ -176,7 +176,10 @@ async fn writes_apply_back_pressure_and_keep_order() -> Result<(), Error> {
             }
         }
     }
-    assert!(waited, "poll_write never pushed back ({accepted} bytes accepted)");
+    assert!(
+        waited,
+        "poll_write never pushed back ({accepted} bytes accepted)"
+    );
     assert!(
         a.write_buffer_size() <= 128 * 1024,
         "queued {} bytes",

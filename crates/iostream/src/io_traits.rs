@@ -147,7 +147,12 @@ impl IOStream {
     }
 
     /// A read into `dest`: the number of bytes copied, zero at EOF.
-    fn poll_read_slice(&mut self, cx: &mut Context<'_>, dest: &mut [u8]) -> Poll<io::Result<usize>> {
+    #[cfg(feature = "futures-io")]
+    fn poll_read_slice(
+        &mut self,
+        cx: &mut Context<'_>,
+        dest: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         if dest.is_empty() {
             return Poll::Ready(Ok(0));
         }

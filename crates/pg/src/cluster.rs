@@ -92,9 +92,8 @@ impl TempCluster {
         if let Some((_, dir)) = versions.pop() {
             return Some(dir);
         }
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths).find(|d| has_tools(d))
-        })
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).find(|d| has_tools(d)))
     }
 
     /// Creates and starts a cluster; [`ClusterError::NotInstalled`] when
@@ -179,10 +178,7 @@ impl TempCluster {
 
     /// A connection string for TCP (`--dsn`, `DATABASE_URL`).
     pub fn dsn(&self) -> String {
-        format!(
-            "postgresql://postgres@127.0.0.1:{}/postgres",
-            self.port
-        )
+        format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
     /// Stops the server (`pg_ctl stop`; `mode` is `smart`, `fast` or

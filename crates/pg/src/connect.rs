@@ -97,10 +97,9 @@ async fn open_stream(config: &Config, host: &Host, port: u16) -> Result<IOStream
                     source: to_io(e),
                 })?;
             // Queries are small request/response exchanges: no Nagle delay.
-            stream.set_nodelay(true).map_err(|source| PgError::Connect {
-                target,
-                source,
-            })?;
+            stream
+                .set_nodelay(true)
+                .map_err(|source| PgError::Connect { target, source })?;
             Ok(stream)
         }
         Host::Unix(dir) => {

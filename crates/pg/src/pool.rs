@@ -8,13 +8,14 @@
 //! and the next checkout opens a new one: the pool recovers by itself once
 //! the server is back.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 use std::time::Duration;
 
-use tokio_postgres::{Client, Config};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, Row, SimpleQueryMessage, Statement, ToStatement};
 use tornado_gen::TimeoutError;
 use tornado_locks::{Semaphore, SemaphoreGuard};
 
@@ -128,6 +129,7 @@ impl Pool {
         };
         Ok(PooledClient {
             client: Some(client),
+            broken: Cell::new(false),
             pool: self.shared.clone(),
             _permit: permit,
         })
@@ -153,9 +155,18 @@ impl Pool {
 /// A connection taken from a [`Pool`]; derefs to the `tokio_postgres`
 /// [`Client`]. Dropping it returns the connection (unless its server went
 /// away) and wakes the oldest waiter.
+///
+/// Its own query methods (`query`, `query_one`, `query_opt`, `execute`,
+/// `prepare`, `batch_execute`, `simple_query`) shadow the client's: the
+/// same calls, with a [`PgError`], and an error saying the session is gone
+/// (a terminated backend, a server shutting down: [`PgError::is_closed`])
+/// marks the connection so that it is dropped, not reused, even before its
+/// socket reports the close.
 pub struct PooledClient {
     /// `None` only while dropping.
     client: Option<Client>,
+    /// A query reported the session gone.
+    broken: Cell<bool>,
     pool: Rc<Shared>,
     /// Released after the connection is back in the idle list, so the
     /// waiter it wakes finds it there.
@@ -163,6 +174,80 @@ pub struct PooledClient {
 }
 
 impl PooledClient {
+    /// Converts a driver result, noting a dead session.
+    fn check<T>(&self, r: Result<T, tokio_postgres::Error>) -> Result<T, PgError> {
+        r.map_err(|e| {
+            let e = PgError::from(e);
+            if e.is_closed() {
+                self.broken.set(true);
+            }
+            e
+        })
+    }
+
+    /// `Client::query`, with a [`PgError`].
+    pub async fn query<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, PgError>
+    where
+        T: ?Sized + ToStatement,
+    {
+        self.check(Client::query(self, statement, params).await)
+    }
+
+    /// `Client::query_one`, with a [`PgError`].
+    pub async fn query_one<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, PgError>
+    where
+        T: ?Sized + ToStatement,
+    {
+        self.check(Client::query_one(self, statement, params).await)
+    }
+
+    /// `Client::query_opt`, with a [`PgError`].
+    pub async fn query_opt<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, PgError>
+    where
+        T: ?Sized + ToStatement,
+    {
+        self.check(Client::query_opt(self, statement, params).await)
+    }
+
+    /// `Client::execute`, with a [`PgError`].
+    pub async fn execute<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, PgError>
+    where
+        T: ?Sized + ToStatement,
+    {
+        self.check(Client::execute(self, statement, params).await)
+    }
+
+    /// `Client::prepare`, with a [`PgError`].
+    pub async fn prepare(&self, query: &str) -> Result<Statement, PgError> {
+        self.check(Client::prepare(self, query).await)
+    }
+
+    /// `Client::batch_execute`, with a [`PgError`].
+    pub async fn batch_execute(&self, query: &str) -> Result<(), PgError> {
+        self.check(Client::batch_execute(self, query).await)
+    }
+
+    /// `Client::simple_query`, with a [`PgError`].
+    pub async fn simple_query(&self, query: &str) -> Result<Vec<SimpleQueryMessage>, PgError> {
+        self.check(Client::simple_query(self, query).await)
+    }
+
     /// Closes this connection instead of returning it (for a session left
     /// in a state the next user should not inherit).
     pub fn discard(mut self) {
@@ -174,14 +259,28 @@ impl Deref for PooledClient {
     type Target = Client;
 
     fn deref(&self) -> &Client {
-        self.client.as_ref().expect("a pooled client holds its connection until dropped")
+        self.client
+            .as_ref()
+            .expect("a pooled client holds its connection until dropped")
+    }
+}
+
+impl DerefMut for PooledClient {
+    /// For the `&mut Client` methods (`transaction`, `build_transaction`).
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client
+            .as_mut()
+            .expect("a pooled client holds its connection until dropped")
     }
 }
 
 impl fmt::Debug for PooledClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledClient")
-            .field("closed", &self.client.as_ref().is_none_or(|c| c.is_closed()))
+            .field(
+                "closed",
+                &self.client.as_ref().is_none_or(|c| c.is_closed()),
+            )
             .finish()
     }
 }
@@ -189,7 +288,7 @@ impl fmt::Debug for PooledClient {
 impl Drop for PooledClient {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            if !client.is_closed() {
+            if !client.is_closed() && !self.broken.get() {
                 self.pool.idle.borrow_mut().push(client);
             }
         }
