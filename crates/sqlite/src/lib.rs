@@ -168,21 +168,8 @@ impl Sqlite {
     {
         let shared = self.shared.clone();
         run_on(&*self.shared.executor.clone(), move || {
-            let guard = PanicGuard(shared.id);
-            let out = with_connection(&shared, f).map_err(Into::into);
-            std::mem::forget(guard);
-            out
+            with_connection(&shared, f).map_err(Into::into)
         })
-    }
-}
-
-/// Closes the thread's connection to a database if a call panics.
-struct PanicGuard(u64);
-
-impl Drop for PanicGuard {
-    fn drop(&mut self) {
-        // Only reached by unwinding: `call` forgets the guard otherwise.
-        let _ = CONNECTIONS.try_with(|c| c.borrow_mut().remove(&self.0));
     }
 }
 
@@ -193,7 +180,8 @@ fn with_connection<T>(
     f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     // Take the connection out while `f` runs, so that `f` may itself use
-    // another database (or this table) without a double borrow.
+    // another database without a double borrow, and so that a panic in `f`
+    // drops (closes, rolling back) the connection instead of keeping it.
     let existing = CONNECTIONS.with(|c| {
         let mut table = c.borrow_mut();
         table.retain(|_, (owner, _)| owner.strong_count() > 0);
