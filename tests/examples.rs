@@ -45,3 +45,18 @@ fn examples_refuse_unknown_arguments() {
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
 }
+
+// pg_api needs the `postgres` feature, and brings its own throwaway
+// PostgreSQL cluster (or says it skipped when PostgreSQL is absent).
+#[cfg(feature = "postgres")]
+#[allow(dead_code)]
+#[path = "../examples/pg_api.rs"]
+mod pg_api;
+
+#[cfg(feature = "postgres")]
+#[test]
+fn pg_api_self_test() {
+    let _l = common::fresh_loop();
+    // A throwaway cluster of its own, unless DATABASE_URL names a server.
+    pg_api::run(args(&["--self-test"])).unwrap();
+}
