@@ -79,8 +79,7 @@ async fn connect_over_tcp_and_unix_socket_then_pool() -> Result<(), Error> {
                 most.set(most.get().max(in_use.get()));
                 let row = client
                     .query_one("SELECT pg_sleep(0.02), $1::int4", &[&i])
-                    .await
-                    .map_err(PgError::from)?;
+                    .await?;
                 in_use.set(in_use.get() - 1);
                 Ok(row.get::<_, i32>(1))
             })
@@ -104,12 +103,7 @@ async fn connect_over_tcp_and_unix_socket_then_pool() -> Result<(), Error> {
     let err = short.get().await.unwrap_err();
     assert!(matches!(err, PgError::PoolTimeout(_)), "{err}");
     drop(held);
-    short
-        .get()
-        .await?
-        .simple_query("SELECT 1")
-        .await
-        .map_err(PgError::from)?;
+    short.get().await?.simple_query("SELECT 1").await?;
     Ok(())
 }
 
@@ -131,19 +125,17 @@ async fn pool_recovers_after_the_server_goes_away_mid_query() -> Result<(), Erro
     let victim = pool.get().await?;
     let pid: i32 = victim
         .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .map_err(PgError::from)?
+        .await?
         .get(0);
     let long = coroutine(async move {
         let r = victim.query_one("SELECT pg_sleep(30)", &[]).await;
-        Ok(r.map(|_| ()).map_err(PgError::from))
+        Ok(r.map(|_| ()))
     });
     sleep(Duration::from_millis(200)).await;
     let killer = pool.get().await?;
     let killed: bool = killer
         .query_one("SELECT pg_terminate_backend($1)", &[&pid])
-        .await
-        .map_err(PgError::from)?
+        .await?
         .get(0);
     assert!(killed);
     drop(killer);
@@ -154,8 +146,7 @@ async fn pool_recovers_after_the_server_goes_away_mid_query() -> Result<(), Erro
     let client = pool.get().await?;
     let other: i32 = client
         .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .map_err(PgError::from)?
+        .await?
         .get(0);
     assert_ne!(other, pid);
     drop(client);
@@ -164,7 +155,7 @@ async fn pool_recovers_after_the_server_goes_away_mid_query() -> Result<(), Erro
     let victim = pool.get().await?;
     let long = coroutine(async move {
         let r = victim.query_one("SELECT pg_sleep(30)", &[]).await;
-        Ok(r.map(|_| ()).map_err(PgError::from))
+        Ok(r.map(|_| ()))
     });
     sleep(Duration::from_millis(200)).await;
     let stopper = pg.clone();
@@ -177,10 +168,7 @@ async fn pool_recovers_after_the_server_goes_away_mid_query() -> Result<(), Erro
     let starter = pg.clone();
     run_in_executor(move || starter.restart()).await??;
     let client = pool.get().await?;
-    let row = client
-        .query_one("SELECT 7", &[])
-        .await
-        .map_err(PgError::from)?;
+    let row = client.query_one("SELECT 7", &[]).await?;
     assert_eq!(row.get::<_, i32>(0), 7);
     Ok(())
 }
