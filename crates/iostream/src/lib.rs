@@ -9,6 +9,14 @@
 //! the kernel when it takes them, and queue otherwise. Buffers grow and
 //! shrink with the data: an idle stream holds no buffer at all.
 //!
+//! With the features `futures-io` and `tokio-io` (off by default), an
+//! `IOStream` also implements the standard `AsyncRead`, `AsyncBufRead` and
+//! `AsyncWrite` of `futures_io` and of tokio (its traits only: no runtime),
+//! so codecs and drivers written against them (tokio-util's `Framed`,
+//! `futures::io::copy`, tokio-postgres) run on the loop. One read at a
+//! time still: mixing the traits' reads with Tornado's is a
+//! `MixedUseError` or an [`AlreadyReadingError`], never reordered bytes.
+//!
 //! ```
 //! use std::os::unix::net::UnixStream;
 //! use tornado_gen::coroutine;
