@@ -107,6 +107,29 @@ async fn connect_over_tcp_and_unix_socket_then_pool() -> Result<(), Error> {
     Ok(())
 }
 
+#[gen_test(timeout = 20)]
+async fn a_server_that_never_answers_times_out() -> Result<(), Error> {
+    // No PostgreSQL needed: a listener that accepts and stays silent.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let mut config = tornado::pg::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(silent.local_addr()?.port())
+        .user("postgres")
+        .connect_timeout(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let err = connect(&config).await.unwrap_err();
+    match err.downcast_ref::<PgError>() {
+        Some(PgError::Connect { source, .. }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::TimedOut, "{source}")
+        }
+        other => panic!("expected a connect timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(silent);
+    Ok(())
+}
+
 /// Asserts that a query's error says the session is gone.
 fn assert_gone(err: PgError) {
     assert!(

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, Config, NoTls};
 use tornado_concurrent::Future;
-use tornado_gen::{coroutine, spawn};
+use tornado_gen::{coroutine, spawn, with_timeout};
 use tornado_iostream::IOStream;
 use tornado_tcp::TcpClient;
 
@@ -19,11 +19,14 @@ const DEFAULT_PORT: u16 = 5432;
 /// message pump as a coroutine on the current loop.
 ///
 /// Hosts are tried in order (`host=a,b`): a TCP host through
-/// [`TcpClient`] (within `connect_timeout`, if set), a directory as the
+/// [`TcpClient`], a directory as the
 /// server's Unix socket `<dir>/.s.PGSQL.<port>`. The stream goes to
 /// `Config::connect_raw` for the startup and authentication exchange; no
 /// TLS (a config with `sslmode=require` is refused: for TLS, call
-/// `connect_raw` with a TLS connector yourself).
+/// `connect_raw` with a TLS connector yourself). `connect_timeout`, if
+/// set, bounds the TCP connect and, separately, the startup exchange; a
+/// host that misses it is a [`PgError::Connect`] of kind `TimedOut`, and
+/// the next host is tried.
 ///
 /// Resolves to the client and a future that is done when the connection
 /// ends: with `()` when the client was dropped and the connection closed
@@ -56,7 +59,30 @@ pub(crate) async fn connect_inner(config: &Config) -> Result<(Client, Future<()>
         };
         match open_stream(config, host, port).await {
             Ok(stream) => {
-                let (client, connection) = config.connect_raw(stream, NoTls).await?;
+                let (client, connection) = match config.get_connect_timeout() {
+                    None => config.connect_raw(stream, NoTls).await?,
+                    // The handshake too: a server that accepts and never
+                    // answers must not hang the caller.
+                    Some(&limit) => {
+                        let config = config.clone();
+                        let handshake = async move { Ok(config.connect_raw(stream, NoTls).await) };
+                        match with_timeout(limit, handshake).await {
+                            Ok(done) => done?,
+                            Err(_) => {
+                                last = Some(PgError::Connect {
+                                    target: format!("{host:?} port {port}"),
+                                    source: io::Error::new(
+                                        io::ErrorKind::TimedOut,
+                                        format!(
+                                            "no answer to the startup message within {limit:?}"
+                                        ),
+                                    ),
+                                });
+                                continue;
+                            }
+                        }
+                    }
+                };
                 let done = Future::new();
                 let finished = done.clone();
                 spawn(async move {
