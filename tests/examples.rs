@@ -57,6 +57,8 @@ mod pg_api;
 #[test]
 fn pg_api_self_test() {
     let _l = common::fresh_loop();
+    assert!(pg_api::run(args(&["--bogus"])).is_err());
+    assert!(pg_api::run(args(&["--dsn"])).is_err());
     // A throwaway cluster of its own, unless DATABASE_URL names a server.
     pg_api::run(args(&["--self-test"])).unwrap();
 }

@@ -284,6 +284,32 @@ fn tokio_plain(config: &Config, args: &Args) -> Vec<Figure> {
         .collect()
 }
 
+/// The bridge's own cost: sequential round trips of an empty future from
+/// our loop to the tokio thread and back; µs per round trip.
+fn bridge_hop(rounds: usize) -> f64 {
+    let ioloop = IOLoop::new().expect("loop");
+    ioloop.make_current();
+    let once = move |n: usize| {
+        ioloop
+            .run_sync(
+                move || {
+                    coroutine(async move {
+                        for _ in 0..n {
+                            tornado_compat::tokio::run(async { Ok::<_, Error>(()) }).await?;
+                        }
+                        Ok(())
+                    })
+                },
+                None,
+            )
+            .expect("bridge hops");
+    };
+    once(rounds / 10 + 1);
+    let t0 = Instant::now();
+    once(rounds);
+    t0.elapsed().as_secs_f64() * 1e6 / rounds as f64
+}
+
 /// Creates and fills the table (through the plain tokio client).
 fn setup(config: &Config) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -367,6 +393,13 @@ fn main() {
         let cpu = median(figures.iter().map(|f| f.cpu_us).collect());
         println!("{label:<44} {qps:>12.0} {cpu:>14.1}");
         rows.push((way.clone(), qps, cpu));
+    }
+    if args.ways.iter().any(|w| w == "bridge") {
+        let hops = (args.queries / 4).max(100);
+        println!(
+            "bridge round trip of an empty future: {:.1} µs ({hops} in a row)",
+            bridge_hop(hops)
+        );
     }
     let find = |w: &str| rows.iter().find(|r| r.0 == w).map(|r| (r.1, r.2));
     if let (Some((nq, nc)), Some((tq, tc))) = (find("native"), find("tokio")) {
