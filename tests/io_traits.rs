@@ -240,3 +240,22 @@ async fn reads_honour_the_buffer_limits() -> Result<(), Error> {
     assert!(got == data);
     Ok(())
 }
+
+#[gen_test(timeout = 10)]
+async fn the_stream_write_limit_is_back_pressure_not_an_error() -> Result<(), Error> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let options = StreamOptions {
+        max_write_buffer_size: Some(32 * 1024),
+        ..StreamOptions::default()
+    };
+    let mut ours = IOStream::with_options(ours, options)?;
+    let theirs = IOStream::new(theirs)?;
+    let data = pattern(4 * 1024 * 1024);
+    // Far more than the kernel and the 32 KiB limit hold: write_all must
+    // wait for the reader instead of failing with StreamBufferFullError.
+    let reader = theirs.read_bytes(data.len(), false);
+    ours.write_all(&data).await?;
+    ours.flush().await?;
+    assert!(reader.await? == data);
+    Ok(())
+}

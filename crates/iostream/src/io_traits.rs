@@ -14,9 +14,10 @@
 //!   error reads and writes as that error's `io::ErrorKind` (a reset stays
 //!   `ConnectionReset`); a write to a closed stream is `BrokenPipe`;
 //! - a trait write is a stream `write`: it goes to the kernel at once when
-//!   it can and queues otherwise; once [`HIGH_WATER`] bytes are queued,
-//!   `poll_write` waits for them to drain (back-pressure), and `poll_flush`
-//!   waits for everything written through the traits;
+//!   it can and queues otherwise; once [`HIGH_WATER`] bytes (or the
+//!   stream's `max_write_buffer_size`, if lower) are queued, `poll_write`
+//!   waits for them to drain (back-pressure) rather than fail, and
+//!   `poll_flush` waits for everything written through the traits;
 //! - `poll_shutdown` (`poll_close` for `futures_io`) flushes, then
 //!   half-closes: the peer sees EOF, and this side can still read.
 //!
@@ -175,12 +176,27 @@ impl IOStream {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if self.write_buffer_size() >= HIGH_WATER {
-            if let Some(Err(e)) = ready!(poll_slot(&mut self.io.last_write, cx)) {
-                return Poll::Ready(Err(to_io(e, true)));
-            }
+        // The stream's own write limit, if lower, is the high-water mark.
+        let limit = self
+            .options()
+            .max_write_buffer_size
+            .map_or(HIGH_WATER, |max| max.min(HIGH_WATER));
+        let queued = self.write_buffer_size();
+        if queued >= limit {
+            // Wait for what we queued to drain, then say so (the caller
+            // polls again).
+            return match ready!(poll_slot(&mut self.io.last_write, cx)) {
+                Some(Err(e)) => Poll::Ready(Err(to_io(e, true))),
+                Some(Ok(())) => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                // Queued by another handle's writes, which we cannot wait
+                // for: the stream's limit refuses the write.
+                None => Poll::Ready(Err(to_io(StreamBufferFullError("write").into(), true))),
+            };
         }
-        let n = data.len().min(HIGH_WATER);
+        let n = data.len().min(limit - queued).max(1);
         let f = self.write(&data[..n]);
         if !f.done() {
             // Queued: accepted now, reported (if it fails) by a later call.
@@ -189,15 +205,6 @@ impl IOStream {
         }
         match f.take_result() {
             Ok(()) => Poll::Ready(Ok(n)),
-            Err(e) if e.is::<StreamBufferFullError>() && self.io.last_write.is_some() => {
-                // The stream's own write limit: wait for earlier writes to
-                // drain, then try again.
-                if let Some(Err(e)) = ready!(poll_slot(&mut self.io.last_write, cx)) {
-                    return Poll::Ready(Err(to_io(e, true)));
-                }
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
             Err(e) => Poll::Ready(Err(to_io(e, true))),
         }
     }

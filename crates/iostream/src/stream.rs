@@ -435,6 +435,11 @@ impl IOStream {
     pub fn write_buffer_size(&self) -> usize {
         self.inner.state.borrow().write_buffer.len()
     }
+
+    /// The stream's limits.
+    pub fn options(&self) -> StreamOptions {
+        self.inner.state.borrow().options
+    }
 }
 
 impl Inner {
@@ -468,8 +473,10 @@ impl Inner {
         if events.contains(Events::ERROR) && !s.closed {
             match s.transport.as_ref().map(|t| t.take_error()) {
                 // A hang-up, not a socket error (a Unix socket's peer
-                // closed): what it sent first is still in the kernel.
-                Some(Ok(None)) => self.drain_after_hang_up(&mut s),
+                // closed): what it sent first may still be in the kernel.
+                // The reads go on and meet the EOF after it, as for a FIN;
+                // closing now would drop that data.
+                Some(Ok(None)) => {}
                 other => {
                     let err = match other {
                         Some(Ok(Some(e))) => e,
@@ -508,21 +515,6 @@ impl Inner {
         self.finish_read_if_ready(s);
         if s.eof && !s.closed {
             self.read_side_closed(s);
-        }
-    }
-
-    /// After a hang-up, reads everything left in the kernel into the buffer
-    /// (within `max_buffer_size`) up to the EOF, so the reads get it all and
-    /// then the close; a level-triggered backend, which reports the hang-up
-    /// for as long as the fd is open, then has nothing left to report.
-    fn drain_after_hang_up(&self, s: &mut State) {
-        while !s.eof && !s.closed && s.handshake.is_none() {
-            // Each pass reads at least once: data, EOF, or WouldBlock.
-            s.readable = true;
-            self.handle_read(s);
-            if !s.readable {
-                break;
-            }
         }
     }
 
