@@ -27,6 +27,8 @@
 //! with `AlreadyReadingError`. Bytes that a trait read took but the caller
 //! has not consumed yet (after `poll_fill_buf`, or when a later poll brings
 //! a smaller buffer) belong to this handle: read them through the traits.
+//! As with a dropped Tornado read future, dropping a handle whose trait
+//! read is still pending loses the bytes that read receives.
 
 use std::future::Future as _;
 use std::io;
