@@ -276,4 +276,100 @@ mod tests {
         assert!(due.iter().all(|t| h.take(*t).is_some()));
         assert_eq!(h.pending(), 0);
     }
+
+    /// The heap against a model: a sorted map of the live timeouts, keyed
+    /// by (deadline, insertion order), under random adds, cancels (of
+    /// pending, due and already run timeouts) and firings.
+    mod model {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// `count` timeouts, `delay` ms and on from the model's now.
+            Add { delay: u16, count: u8 },
+            /// Cancels the `pick`th of every handle ever given, `count`
+            /// times (stale handles included).
+            Cancel { pick: usize, count: u8 },
+            /// Moves now by `by` ms and fires what is due, cancelling one
+            /// due timeout between the pop and the takes if `cancel_due`.
+            Fire { by: u16, cancel_due: Option<usize> },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0u16..50, 1u8..40).prop_map(|(delay, count)| Op::Add { delay, count }),
+                (any::<usize>(), 1u8..60).prop_map(|(pick, count)| Op::Cancel { pick, count }),
+                (0u16..30, proptest::option::of(any::<usize>()))
+                    .prop_map(|(by, cancel_due)| Op::Fire { by, cancel_due }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+            #[test]
+            fn timer_heap_matches_a_sorted_model(ops in proptest::collection::vec(op(), 1..120)) {
+                let mut h = TimerHeap::default();
+                let t0 = Instant::now();
+                let loc = Location::caller();
+                let mut now = 0u64;
+                // (deadline ms, insertion number) -> handle: the live ones.
+                let mut model: BTreeMap<(u64, usize), Timeout> = BTreeMap::new();
+                let mut handles: Vec<(Timeout, (u64, usize))> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Add { delay, count } => {
+                            for _ in 0..count {
+                                let at = now + u64::from(delay);
+                                let t = h.add(t0 + Duration::from_millis(at), noop(), loc);
+                                let k = (at, handles.len());
+                                model.insert(k, t);
+                                handles.push((t, k));
+                            }
+                        }
+                        Op::Cancel { pick, count } => {
+                            for i in 0..usize::from(count) {
+                                let Some(&(t, k)) = handles.get(pick.wrapping_add(i * 7) % handles.len().max(1)) else {
+                                    break;
+                                };
+                                let was_live = model.remove(&k).is_some();
+                                prop_assert_eq!(h.remove(t).is_some(), was_live);
+                            }
+                        }
+                        Op::Fire { by, cancel_due } => {
+                            now += u64::from(by);
+                            let mut due = Vec::new();
+                            h.pop_due(t0 + Duration::from_millis(now), &mut due);
+                            let expected: Vec<Timeout> =
+                                model.range(..(now + 1, 0)).map(|(_, t)| *t).collect();
+                            prop_assert_eq!(&due, &expected, "due at {}", now);
+                            let mut cancelled = None;
+                            if let Some(i) = cancel_due.filter(|_| !due.is_empty()) {
+                                let victim = due[i % due.len()];
+                                prop_assert!(h.remove(victim).is_some(), "a due timeout can be cancelled");
+                                cancelled = Some(victim);
+                            }
+                            for t in due {
+                                prop_assert_eq!(h.take(t).is_some(), Some(t) != cancelled);
+                            }
+                            model.retain(|&(at, _), _| at > now);
+                        }
+                    }
+                    prop_assert_eq!(h.pending(), model.len());
+                    // Stale entries never exceed the compaction bound.
+                    let stale = h.heap_len() - model.len();
+                    prop_assert!(
+                        stale <= COMPACT_MIN_CANCELLED || stale * 2 <= h.heap_len(),
+                        "{} stale of {}", stale, h.heap_len()
+                    );
+                    let next = model.keys().next().map(|&(at, _)| t0 + Duration::from_millis(at));
+                    prop_assert_eq!(h.next_deadline(), next);
+                }
+            }
+        }
+    }
 }

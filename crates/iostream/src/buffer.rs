@@ -266,3 +266,125 @@ impl WriteBuffer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::io::{self, IoSlice};
+    use std::mem::MaybeUninit;
+    use std::os::fd::RawFd;
+
+    use proptest::prelude::*;
+
+    use super::ReadBuffer;
+    use crate::transport::Transport;
+
+    /// Bytes a peer has sent and the kernel holds: reads take what fits,
+    /// `WouldBlock` when none is there.
+    #[derive(Default)]
+    struct Kernel(VecDeque<u8>);
+
+    // SAFETY: `read_uninit` initialises exactly the bytes it counts.
+    unsafe impl Transport for Kernel {
+        fn fd(&self) -> RawFd {
+            -1
+        }
+
+        fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.0.len());
+            for (slot, b) in buf.iter_mut().zip(self.0.drain(..n)) {
+                slot.write(b);
+            }
+            Ok(n)
+        }
+
+        fn write_vectored(&mut self, _: &[IoSlice<'_>]) -> io::Result<usize> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// The peer sends `len` bytes; the stream reads once, up to `chunk`.
+        Read { len: usize, chunk: usize },
+        Take(usize),
+        TakeInto(usize),
+        Clear,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0usize..3000, 1usize..5000).prop_map(|(len, chunk)| Op::Read { len, chunk }),
+            2 => any::<usize>().prop_map(Op::Take),
+            2 => any::<usize>().prop_map(Op::TakeInto),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// The read buffer against a `Vec<u8>`: the same bytes, in order,
+        /// whatever the mix of reads (compaction, pooled allocations, short
+        /// reads) and takes (handed over or copied); and an emptied buffer
+        /// holds no allocation.
+        #[test]
+        fn read_buffer_matches_a_vec(ops in proptest::collection::vec(op(), 1..80)) {
+            let mut buf = ReadBuffer::default();
+            let mut kernel = Kernel::default();
+            let mut model: Vec<u8> = Vec::new();
+            let mut sent: u8 = 0;
+            for op in ops {
+                match op {
+                    Op::Read { len, chunk } => {
+                        for _ in 0..len {
+                            kernel.0.push_back(sent);
+                            sent = sent.wrapping_add(1);
+                        }
+                        let had = kernel.0.clone();
+                        match buf.read_from(&mut kernel, chunk) {
+                            Ok(n) => {
+                                prop_assert_eq!(n, chunk.min(had.len()));
+                                model.extend(had.iter().take(n));
+                            }
+                            Err(e) => {
+                                prop_assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+                                prop_assert!(had.is_empty());
+                            }
+                        }
+                    }
+                    Op::Take(n) => {
+                        let n = n % (model.len() + 1);
+                        let out = buf.take(n);
+                        prop_assert_eq!(&out[..], &model[..n]);
+                        model.drain(..n);
+                    }
+                    Op::TakeInto(n) => {
+                        let n = n % (model.len() + 1);
+                        let mut dest = vec![0; n];
+                        buf.take_into(&mut dest);
+                        prop_assert_eq!(&dest[..], &model[..n]);
+                        model.drain(..n);
+                        if model.is_empty() {
+                            prop_assert_eq!(buf.data.capacity(), 0, "emptied, yet holding memory");
+                        }
+                    }
+                    Op::Clear => {
+                        buf.clear();
+                        model.clear();
+                    }
+                }
+                prop_assert_eq!(buf.len(), model.len());
+                prop_assert_eq!(buf.is_empty(), model.is_empty());
+                prop_assert_eq!(buf.bytes(), &model[..]);
+            }
+        }
+    }
+}
