@@ -14,6 +14,8 @@ pub mod inflate;
 pub mod options;
 pub mod reader;
 pub(crate) mod server;
+#[cfg(test)]
+mod chunked_props;
 pub mod writer;
 
 pub use connection::{Detached, RequestConnection};
