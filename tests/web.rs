@@ -116,12 +116,12 @@ struct Lifecycle(Rc<RefCell<Vec<String>>>);
 impl RequestHandler for Lifecycle {
     async fn prepare(&mut self, cx: &mut Context) -> Result<(), HttpError> {
         self.0.borrow_mut().push("prepare".into());
-        if cx.get_argument("early").is_some() {
+        if cx.get_argument_opt("early").is_some() {
             cx.set_status(403);
             cx.write("stopped in prepare");
             cx.finish().await?;
         }
-        if cx.get_argument("fail").is_some() {
+        if cx.get_argument_opt("fail").is_some() {
             return Err(HttpError::new(401));
         }
         Ok(())
@@ -491,11 +491,11 @@ impl RequestHandler for ArgsEcho {
         let line = format!(
             "a={:?} last={:?} missing={} default={} q={:?} b={:?}",
             cx.get_arguments("a"),
-            cx.get_argument("a"),
-            cx.get_argument("missing").is_none(),
+            cx.get_argument_opt("a"),
+            cx.get_argument_opt("missing").is_none(),
             cx.get_argument_or("missing", "dflt"),
-            cx.get_query_argument("a"),
-            cx.get_body_argument("a"),
+            cx.get_query_argument_opt("a"),
+            cx.get_body_argument_opt("a"),
         );
         cx.write(line);
         Ok(())

@@ -117,7 +117,7 @@ impl HttpMessageDelegate for WebRequest {
         let mut cx = Context::new(
             request,
             self.conn.response(),
-            self.app.settings_rc(),
+            self.app.shared(),
             self.conn.clone(),
         );
         self.target = match self.app.route_for(&mut cx) {
