@@ -97,6 +97,16 @@ fn build(settings: &Settings) -> Environment<'static> {
             AutoEscape::None
         }
     });
+    // Tornado's escaping (`/` stays as it is), not minijinja's.
+    env.set_formatter(|out, state, value| {
+        let plain = !value.is_safe() && !value.is_undefined() && !value.is_none();
+        if plain && state.auto_escape() == AutoEscape::Html {
+            out.write_str(&escape::xhtml_escape(&value.to_string()))
+                .map_err(|_| Error::from(ErrorKind::WriteFailure))
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     env.add_filter("raw", |v: Value| Value::from_safe_string(v.to_string()));
     for (name, f) in [
         ("xhtml_escape", escape::xhtml_escape as fn(&str) -> String),
