@@ -40,7 +40,9 @@ fn raw<T: 'static>(
 /// One request on its own connection (HTTP/1.0: the server closes after).
 fn fetch(t: &AsyncHttpTestCase, method: &str, uri: &str, extra: &str) -> Result<Resp, Error> {
     let req = format!("{method} {uri} HTTP/1.0\r\n{extra}\r\n");
-    raw(t, async move |addr| Ok(exchange(addr, req.as_bytes()).await?.0))
+    raw(t, async move |addr| {
+        Ok(exchange(addr, req.as_bytes()).await?.0)
+    })
 }
 
 fn get(t: &AsyncHttpTestCase, uri: &str) -> Result<Resp, Error> {
@@ -349,8 +351,7 @@ fn write_after_finish_is_logged_and_ignored() -> Result<(), Error> {
 }
 
 #[test]
-fn a_body_that_does_not_match_its_content_length_closes_the_connection() -> Result<(), Error>
-{
+fn a_body_that_does_not_match_its_content_length_closes_the_connection() -> Result<(), Error> {
     let log = ExpectLog::new("tornado.application", "Content-Length");
     let _unfinished = ExpectLog::optional("tornado.application", "without finishing");
     let t = serve(vec![route("/(.*)", Output)]);
