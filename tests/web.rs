@@ -67,7 +67,7 @@ impl RequestHandler for Args {
 
 #[test]
 fn routes_pass_groups_and_named_groups() -> Result<(), Error> {
-    let _404 = ExpectLog::new("tornado.access", "404 GET /user/x");
+    let _not_found = ExpectLog::new("tornado.access", "404 GET /user/x");
     let t = serve(vec![
         route(r"/user/([0-9]+)/([^/]+)", Args),
         route(r"/named/(?P<a>[^/]+)/(?P<b>[^/]*)", Args),
@@ -81,7 +81,7 @@ fn routes_pass_groups_and_named_groups() -> Result<(), Error> {
     // An unmatched optional group is an empty argument.
     assert_eq!(get(&t, "/opt/")?.text(), r#"args=[""] kwargs=[]"#);
     // A group that is not UTF-8 once decoded is a bad request.
-    let _400 = ExpectLog::new("tornado.access", "400 GET /user/1/%FF");
+    let _bad_request = ExpectLog::new("tornado.access", "400 GET /user/1/%FF");
     assert_eq!(get(&t, "/user/1/%FF")?.status, 400);
     // Patterns match the whole path, not a prefix.
     assert_eq!(get(&t, "/user/x/y")?.status, 404);

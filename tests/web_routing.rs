@@ -193,7 +193,7 @@ fn redirect_fallback_default_and_slashes() {
         (r.code, r.text()),
         (200, "plain DELETE /plain/x".to_owned())
     );
-    let _404 = ExpectLog::new("tornado.access", "404 GET /nowhere");
+    let _not_found = ExpectLog::new("tornado.access", "404 GET /nowhere");
     let r = t.fetch("/nowhere", FetchOptions::new()).unwrap();
     assert_eq!((r.code, r.text()), (404, "nothing at /nowhere".to_owned()));
     let r = t.fetch("/add?x=1", nf.clone()).unwrap();
@@ -256,7 +256,7 @@ fn supported_methods_default_headers_and_etags() {
         .fetch("/dav", FetchOptions::new().method("PROPFIND"))
         .unwrap();
     assert_eq!((r.code, r.text()), (200, "other PROPFIND".to_owned()));
-    let _405 = ExpectLog::new("tornado.access", "405 POST /dav");
+    let _not_allowed = ExpectLog::new("tornado.access", "405 POST /dav");
     let r = t
         .fetch("/dav", FetchOptions::new().method("POST").body(""))
         .unwrap();
@@ -266,7 +266,7 @@ fn supported_methods_default_headers_and_etags() {
         Some("DENY"),
         "error pages too"
     );
-    let _409 = ExpectLog::new("tornado.access", "409 GET /dav?fail=1");
+    let _conflict = ExpectLog::new("tornado.access", "409 GET /dav?fail=1");
     let r = t.fetch("/dav?fail=1", FetchOptions::new()).unwrap();
     assert_eq!(
         (r.code, r.headers.get("X-Frame-Options")),

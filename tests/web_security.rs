@@ -103,7 +103,7 @@ fn anonymous_users_are_sent_to_login_or_refused() {
         r.headers.get("Location"),
         Some("/login?next=%2Fsecret%3Fa%3D1%26b%3Dx%2520y")
     );
-    let _403 = ExpectLog::new("tornado.access", "403 POST /secret");
+    let _forbidden = ExpectLog::new("tornado.access", "403 POST /secret");
     let r = t
         .fetch("/secret", FetchOptions::new().method("POST").body(""))
         .unwrap();
