@@ -74,7 +74,18 @@ fn arguments_are_stripped_and_required() {
     let r = t.fetch("/args?b=q", form.clone().body("b=+body+")).unwrap();
     assert_eq!(r.text(), r#""body" Some("q") ["q", "body"]"#);
     let _missing_b = ExpectLog::new("tornado.general", "Missing argument b");
-    assert_eq!(t.fetch("/args?b=q", form.body("c=1")).unwrap().code, 400);
+    assert_eq!(
+        t.fetch("/args?b=q", form.clone().body("c=1")).unwrap().code,
+        400
+    );
+    // Arguments that are not UTF-8 once decoded are a 400 (Tornado's
+    // decode_argument), in the query or the form.
+    let _unicode = ExpectLog::new("tornado.general", "Invalid unicode in argument \"name\"");
+    assert_eq!(
+        t.fetch("/args?name=%FF", FetchOptions::new()).unwrap().code,
+        400
+    );
+    assert_eq!(t.fetch("/args", form.body("b=%C3")).unwrap().code, 400);
 }
 
 #[test]

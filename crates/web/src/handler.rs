@@ -210,6 +210,10 @@ pub(crate) async fn execute<H: RequestHandler>(h: &mut H, cx: &mut Context) {
 /// Runs `prepare`; false if the request ended there (an error answered, or
 /// the response finished or detached).
 pub(crate) async fn prepare<H: RequestHandler>(h: &mut H, cx: &mut Context) -> bool {
+    if let Err(e) = crate::arguments::check_arguments_utf8(&cx.request) {
+        handle_error(h, cx, e);
+        return false;
+    }
     if !H::SUPPORTED_METHODS.contains(&cx.request.method.as_str()) {
         handle_error(h, cx, HttpError::new(405));
         return false;
