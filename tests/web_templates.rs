@@ -251,3 +251,67 @@ fn render_string_leaves_the_response_open() {
     });
     assert_eq!(t.fetch("/", FetchOptions::new()).unwrap().text(), "ab");
 }
+
+#[test]
+fn a_panicking_ui_method_is_a_500_and_the_app_goes_on() {
+    let dir = TempDir::with_files(&[("boom.html", "{{ boom() }}"), ("plain.html", "{{ name }}")]);
+    let t = AsyncHttpTestCase::new(|| {
+        let boom: UiMethod = Arc::new(|_: &State, _: &[Value]| panic!("ui method exploded"));
+        let mut s = Settings {
+            template_path: Some(dir.path().to_owned()),
+            ..Default::default()
+        };
+        s.ui_methods.insert("boom".into(), boom);
+        Application::with_settings(
+            vec![
+                route("/boom", Page("boom.html")),
+                route("/plain", Page("plain.html")),
+            ],
+            s,
+        )
+    });
+    let _log = ExpectLog::new("tornado.application", "ui method exploded");
+    let _access = ExpectLog::new("tornado.access", "500 GET /boom");
+    assert_eq!(t.fetch("/boom", FetchOptions::new()).unwrap().code, 500);
+    let r = t.fetch("/plain", FetchOptions::new()).unwrap();
+    assert_eq!(
+        (r.code, r.text()),
+        (200, "&lt;b&gt;Bob&lt;/b&gt;".to_owned())
+    );
+}
+
+/// A module whose stylesheet is a static file: linked by its versioned URL.
+struct Styled;
+impl UiModule for Styled {
+    fn render(&self, _: &State, _: &[Value]) -> Result<String, Error> {
+        Ok("<b>styled</b>".into())
+    }
+    fn css_files(&self) -> Vec<String> {
+        vec!["site.css".into(), "https://cdn.example/x.css".into()]
+    }
+}
+
+#[test]
+fn module_files_are_linked_once_with_static_urls() {
+    let dir = TempDir::with_files(&[
+        (
+            "t.html",
+            "<html><head></head><body>{{ modules.S() }}{{ modules.S() }}</body></html>",
+        ),
+        ("site.css", "b {}"),
+    ]);
+    let t = AsyncHttpTestCase::new(|| {
+        let mut s = Settings {
+            template_path: Some(dir.path().to_owned()),
+            static_path: Some(dir.path().to_owned()),
+            ..Default::default()
+        };
+        s.ui_modules.insert("S".into(), Arc::new(Styled));
+        Application::with_settings(vec![route("/", Page("t.html"))], s)
+    });
+    let html = t.fetch("/", FetchOptions::new()).unwrap().text();
+    assert_eq!(html.matches("<link href=").count(), 2, "{html}");
+    assert!(html.contains("<link href=\"/static/site.css?v="), "{html}");
+    assert!(html.contains("<link href=\"https://cdn.example/x.css\""));
+    assert!(html.ends_with("<b>styled</b><b>styled</b></body></html>"));
+}
