@@ -315,3 +315,55 @@ fn module_files_are_linked_once_with_static_urls() {
     assert!(html.contains("<link href=\"https://cdn.example/x.css\""));
     assert!(html.ends_with("<b>styled</b><b>styled</b></body></html>"));
 }
+
+/// Replaces the XSRF field and adds a helper for its templates.
+#[derive(Clone)]
+struct OwnNamespace;
+impl RequestHandler for OwnNamespace {
+    fn get_template_namespace(cx: &mut Context) -> Vec<(String, Value)> {
+        let token = cx.xsrf_token();
+        vec![
+            (
+                "xsrf_form_html".into(),
+                Value::from_function(move || {
+                    Value::from_safe_string(format!("<input name=\"csrf\" value=\"{token}\">"))
+                }),
+            ),
+            ("site".into(), Value::from("Example")),
+        ]
+    }
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        let site = cx.get_argument_opt("site");
+        match site {
+            Some(s) => cx.render("ns.html", context! { site => s }),
+            None => cx.render("ns.html", context! {}),
+        }
+    }
+}
+
+#[test]
+fn handlers_extend_and_override_the_namespace() {
+    let dir = TempDir::with_files(&[("ns.html", "{{ site }} {{ xsrf_form_html() }}")]);
+    let t = AsyncHttpTestCase::new(|| {
+        let s = Settings {
+            template_path: Some(dir.path().to_owned()),
+            ..Default::default()
+        };
+        Application::with_settings(vec![route("/", OwnNamespace)], s)
+    });
+    let r = t.fetch("/", FetchOptions::new()).unwrap();
+    let cookie = r.headers.get("Set-Cookie").unwrap_or("").to_owned();
+    let text = r.text();
+    assert!(
+        text.starts_with("Example <input name=\"csrf\" value=\"2|"),
+        "{text}"
+    );
+    assert!(cookie.starts_with("_xsrf=2|"), "{cookie}");
+    // Values given to render win over the handler's.
+    assert!(
+        t.fetch("/?site=Mine", FetchOptions::new())
+            .unwrap()
+            .text()
+            .starts_with("Mine ")
+    );
+}

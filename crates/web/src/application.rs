@@ -40,6 +40,7 @@ impl<H: RequestHandler + Clone> Spec for Cloning<H> {
     fn start(&self, mut cx: Context) -> Box<dyn Run> {
         let handler = self.0.clone();
         cx.compute_etag = H::compute_etag;
+        cx.template_namespace = H::get_template_namespace;
         if catch_unwind(AssertUnwindSafe(|| handler.set_default_headers(&mut cx))).is_err() {
             log::error!(target: "tornado.application", "set_default_headers panicked");
         }

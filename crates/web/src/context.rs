@@ -115,6 +115,8 @@ pub struct Context {
     pub(crate) xsrf: Option<crate::xsrf::XsrfState>,
     /// The handler's `compute_etag`.
     pub(crate) compute_etag: fn(&[u8]) -> Option<String>,
+    /// The handler's `get_template_namespace`.
+    pub(crate) template_namespace: fn(&mut Context) -> Vec<(String, minijinja::Value)>,
 }
 
 /// Smallest body `compress_response` compresses when the whole body is
@@ -208,6 +210,7 @@ impl Context {
             current_user: None,
             xsrf: None,
             compute_etag: default_etag,
+            template_namespace: |_| Vec::new(),
             conn,
             detached: false,
             path_args: Vec::new(),

@@ -60,6 +60,18 @@ pub trait RequestHandler: 'static {
         crate::context::default_etag(body)
     }
 
+    /// Values every template this handler renders sees, over Tornado's
+    /// namespace (Tornado's `get_template_namespace`): e.g. a
+    /// `xsrf_form_html` of one's own, or helpers. The values passed to
+    /// `render` take precedence over both.
+    fn get_template_namespace(cx: &mut Context) -> Vec<(String, minijinja::Value)>
+    where
+        Self: Sized,
+    {
+        let _ = cx;
+        Vec::new()
+    }
+
     /// Finds the logged-in user, e.g. from a signed cookie (Tornado's
     /// `get_current_user`); it may await. Run once per request, after
     /// `prepare` and before the method, unless `prepare` already called

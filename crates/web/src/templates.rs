@@ -24,7 +24,9 @@
 //! `xsrf_form_html()`, `xsrf_token`, `reverse_url(name, args…)`,
 //! `modules.<Name>(…)`, the functions `xhtml_escape`, `url_escape(value,
 //! plus=true)`, `json_encode`, `squeeze`, `linkify` (also filters), and
-//! the application's `ui_methods`.
+//! the application's `ui_methods`. A handler adds to it (or replaces parts
+//! of it, e.g. `xsrf_form_html`) with `get_template_namespace`; the values
+//! given to `render` take precedence over both.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -200,6 +202,8 @@ impl Context {
         let resources: SharedResources = Arc::default();
         let xsrf_used = Arc::new(AtomicBool::new(false));
         let namespace = self.template_namespace(&resources, &xsrf_used);
+        let own: BTreeMap<String, Value> = (self.template_namespace)(self).into_iter().collect();
+        let own = Value::from(own);
         let settings = self.settings.clone();
         let app = self.app.clone();
         let mut env = app.templates.env.borrow_mut();
@@ -212,7 +216,7 @@ impl Context {
         let values = Value::from_serialize(&values);
         let rendered = env
             .get_template(name)
-            .and_then(|t| t.render(minijinja::context! { ..values, ..namespace }));
+            .and_then(|t| t.render(minijinja::context! { ..values, ..own, ..namespace }));
         let html = rendered.map_err(|e| template_error(name, &settings, &e))?;
         if xsrf_used.load(Ordering::Relaxed) {
             self.xsrf_token(); // sets the cookie the form's token needs
