@@ -355,3 +355,19 @@ fn https_test_case_serves_over_tls() {
     let r = t.fetch("/", FetchOptions::new()).unwrap();
     assert_eq!((r.code, r.text()), (200, "https".to_owned()));
 }
+
+#[test]
+fn test_cases_can_live_side_by_side() {
+    let a = AsyncHttpTestCase::new(|| Application::new(vec![route("/", Text("a"))]));
+    let b = AsyncHttpTestCase::new(|| Application::new(vec![route("/", Text("b"))]));
+    // Each fetch runs on its own case's loop, whichever was made last.
+    for _ in 0..2 {
+        assert_eq!(a.fetch("/", FetchOptions::new()).unwrap().text(), "a");
+        assert_eq!(b.fetch("/", FetchOptions::new()).unwrap().text(), "b");
+    }
+    let url = b.get_url("/");
+    drop(b);
+    // The other case's server is gone with it.
+    let gone = a.fetch(&url, FetchOptions::new());
+    assert!(gone.is_err(), "{:?}", gone.map(|r| r.code));
+}

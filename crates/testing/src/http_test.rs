@@ -140,13 +140,19 @@ impl AsyncHttpTestCase {
         path: &str,
         options: FetchOptions,
     ) -> Result<HttpResponse, tornado_ioloop::Error> {
-        let f = self.fetch_future(path, options);
-        self.run_sync(move || f)
+        let (url, options) = self.prepare_fetch(path, options);
+        self.run_sync(move || fetch(&url, options))
     }
 
     /// The future of a fetch, for use inside [`run_sync`](Self::run_sync)
     /// (e.g. several requests at once).
     pub fn fetch_future(&self, path: &str, options: FetchOptions) -> Future<HttpResponse> {
+        let (url, options) = self.prepare_fetch(path, options);
+        fetch(&url, options)
+    }
+
+    /// The URL of `path` and the options as the case's fetches use them.
+    fn prepare_fetch(&self, path: &str, options: FetchOptions) -> (String, FetchOptions) {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_owned()
         } else {
@@ -158,15 +164,23 @@ impl AsyncHttpTestCase {
         if let (Some(tls), None) = (&self.client_tls, &options.tls) {
             options = options.tls(tls.clone());
         }
-        fetch(&url, options)
+        (url, options)
     }
 
-    /// Runs the loop until `f`'s future is done, within the test timeout.
+    /// Runs the case's loop (made current meanwhile, so that several cases
+    /// can live at once) until `f`'s future is done, within the test
+    /// timeout.
     pub fn run_sync<T: 'static>(
         &self,
         f: impl FnOnce() -> Future<T> + 'static,
     ) -> Result<T, tornado_ioloop::Error> {
-        self.ioloop.run_sync(f, Some(get_async_test_timeout()))
+        let previous = IOLoop::try_current();
+        self.ioloop.make_current();
+        let result = self.ioloop.run_sync(f, Some(get_async_test_timeout()));
+        if let Some(p) = previous.filter(|p| !p.is_closed()) {
+            p.make_current();
+        }
+        result
     }
 }
 
