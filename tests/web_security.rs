@@ -52,6 +52,9 @@ impl RequestHandler for Secret {
         cx.write(format!("hello {}", name.as_str().unwrap_or("")));
         Ok(())
     }
+    async fn head(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        cx.authenticated()
+    }
     async fn post(&mut self, cx: &mut Context) -> Result<(), HttpError> {
         cx.authenticated()?;
         cx.write("posted");
@@ -350,4 +353,73 @@ fn bad_xsrf_tokens_are_refused_with_403() {
     assert_eq!(t.fetch("/custom", o.clone()).unwrap().code, 403);
     let r = t.fetch("/custom", o.header("X-Mine", "yes")).unwrap();
     assert_eq!((r.code, r.text()), (200, "custom ok".to_owned()));
+}
+
+/// Counts `get_current_user` calls; `prepare` may set the user instead.
+#[derive(Clone)]
+struct Counted(std::rc::Rc<std::cell::Cell<u32>>);
+impl RequestHandler for Counted {
+    async fn prepare(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        if cx.get_argument_opt("preset").is_some() {
+            cx.set_current_user(Some("preset".into()));
+        }
+        Ok(())
+    }
+    async fn get_current_user(
+        &mut self,
+        _cx: &mut Context,
+    ) -> Result<Option<serde_json::Value>, HttpError> {
+        self.0.set(self.0.get() + 1);
+        tornado::r#gen::sleep(Duration::from_millis(1)).await; // it may await
+        Ok(Some("looked-up".into()))
+    }
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        cx.authenticated()?;
+        let a = cx.current_user().cloned();
+        let b = cx.current_user().cloned();
+        assert_eq!(a, b);
+        cx.write(a.unwrap_or_default().as_str().unwrap_or("").to_owned());
+        Ok(())
+    }
+}
+
+#[test]
+fn current_user_is_looked_up_once_per_request_unless_prepare_set_it() {
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let c = calls.clone();
+    let t = AsyncHttpTestCase::new(move || Application::new(vec![route("/", Counted(c))]));
+    assert_eq!(
+        t.fetch("/", FetchOptions::new()).unwrap().text(),
+        "looked-up"
+    );
+    assert_eq!(calls.get(), 1);
+    assert_eq!(
+        t.fetch("/", FetchOptions::new()).unwrap().text(),
+        "looked-up"
+    );
+    assert_eq!(calls.get(), 2, "once per request");
+    assert_eq!(
+        t.fetch("/?preset=1", FetchOptions::new()).unwrap().text(),
+        "preset"
+    );
+    assert_eq!(calls.get(), 2, "not called when prepare set the user");
+}
+
+#[test]
+fn anonymous_head_is_redirected_too() {
+    let t = AsyncHttpTestCase::new(|| {
+        app(Settings {
+            cookie_secret: Some("s3cret".into()),
+            login_url: Some("https://login.example/auth".into()),
+            ..Default::default()
+        })
+    });
+    let r = t.fetch("/secret", no_redirects().method("HEAD")).unwrap();
+    assert_eq!(r.code, 302);
+    // An absolute login URL gets the full URL back.
+    let want = format!(
+        "https://login.example/auth?next={}",
+        tornado::web::escape::url_escape(&t.get_url("/secret"), true)
+    );
+    assert_eq!(r.headers.get("Location"), Some(want.as_str()));
 }
