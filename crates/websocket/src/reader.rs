@@ -1,0 +1,128 @@
+//! Reading frames from a stream (Tornado's `_receive_frame`): the header
+//! parsed in place from a buffer filled by whole stream reads, payloads
+//! unmasked where they lie.
+
+use tornado_iostream::IOStream;
+
+use crate::frame::{Expect, FrameError, FrameHeader, apply_mask, parse_header};
+
+/// The most a single fill asks the stream for: what it holds is handed
+/// over whole (no copy) when it is no more than this.
+const FILL_CHUNK: usize = 256 * 1024;
+
+/// Why no frame could be read.
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// The stream closed (or failed).
+    Closed,
+    /// The header breaks the protocol (close 1002).
+    Protocol(FrameError),
+    /// The frame would take its message past the size limit (close 1009).
+    TooBig,
+}
+
+/// One frame: its header and its unmasked payload.
+pub struct Frame {
+    /// The checked header.
+    pub header: FrameHeader,
+    /// The payload, unmasked.
+    pub payload: Vec<u8>,
+}
+
+/// Frames from one stream, with the bytes read ahead of them.
+pub struct FrameReader {
+    stream: IOStream,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl FrameReader {
+    /// A reader of `stream`; `buffered` are bytes already read from it.
+    pub fn new(stream: IOStream, buffered: Vec<u8>) -> FrameReader {
+        FrameReader {
+            stream,
+            buf: buffered,
+            pos: 0,
+        }
+    }
+
+    fn available(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Reads until at least `n` bytes are buffered.
+    async fn fill(&mut self, n: usize) -> Result<(), ReadFailure> {
+        while self.available() < n {
+            let chunk = self
+                .stream
+                .read_bytes(FILL_CHUNK.max(n - self.available()), true)
+                .await
+                .map_err(|_| ReadFailure::Closed)?;
+            if self.available() == 0 {
+                self.buf = chunk;
+            } else {
+                self.buf.drain(..self.pos);
+                self.buf.extend_from_slice(&chunk);
+            }
+            self.pos = 0;
+        }
+        Ok(())
+    }
+
+    /// The next frame. `room` is how many more payload bytes the message
+    /// in progress may take: a data frame longer than that is refused
+    /// before its payload is read.
+    pub async fn read_frame(&mut self, expect: Expect, room: usize) -> Result<Frame, ReadFailure> {
+        self.fill(2).await?;
+        let b1 = self.buf[self.pos + 1];
+        let header_len =
+            2 + match b1 & 0x7f {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            } + if b1 & 0x80 != 0 { 4 } else { 0 };
+        self.fill(header_len).await?;
+        let header = parse_header(&self.buf[self.pos..], expect)
+            .map_err(ReadFailure::Protocol)?
+            .expect("the whole header is buffered");
+        if !header.is_control() && header.len > room as u64 {
+            return Err(ReadFailure::TooBig);
+        }
+        self.pos += header.header_len;
+        let len = header.len as usize;
+        let have = self.available().min(len);
+        let mut payload = if have == len {
+            let p = self.buf[self.pos..self.pos + len].to_vec();
+            self.pos += len;
+            p
+        } else {
+            // A payload longer than what is buffered: read the rest in one
+            // exact read, which the stream hands over without a copy.
+            let rest = self
+                .stream
+                .read_bytes(len - have, false)
+                .await
+                .map_err(|_| ReadFailure::Closed)?;
+            let p = if have == 0 {
+                rest
+            } else {
+                let mut p = Vec::with_capacity(len);
+                p.extend_from_slice(&self.buf[self.pos..]);
+                p.extend_from_slice(&rest);
+                p
+            };
+            self.buf.clear();
+            self.pos = 0;
+            p
+        };
+        if self.pos == self.buf.len() {
+            // Let an empty buffer go rather than hold its capacity.
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+        if let Some(key) = header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        Ok(Frame { header, payload })
+    }
+}
