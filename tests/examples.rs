@@ -16,6 +16,10 @@ mod file_upload;
 #[path = "../examples/slow_server.rs"]
 mod slow_server;
 
+#[allow(dead_code)]
+#[path = "../examples/websocket_echo.rs"]
+mod websocket_echo;
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -39,9 +43,16 @@ fn slow_server_self_test() {
 }
 
 #[test]
+fn websocket_echo_self_test() {
+    let _l = common::fresh_loop();
+    websocket_echo::run(args(&["--self-test"])).unwrap();
+}
+
+#[test]
 fn examples_refuse_unknown_arguments() {
     let _l = common::fresh_loop();
     assert!(json_api::run(args(&["--bogus"])).is_err());
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
+    assert!(websocket_echo::run(args(&["--max-message-size"])).is_err());
 }
