@@ -59,7 +59,10 @@ impl RequestHandler for Upload {
 
     async fn put(&mut self, cx: &mut Context) -> Result<(), HttpError> {
         self.log.borrow_mut().push("put".into());
-        assert!(cx.request().body.is_empty(), "a streamed body is not buffered");
+        assert!(
+            cx.request().body.is_empty(),
+            "a streamed body is not buffered"
+        );
         cx.write(format!("{} bytes in {} chunks", self.bytes, self.chunks));
         Ok(())
     }
@@ -71,7 +74,8 @@ async fn streamed_bodies_arrive_chunk_by_chunk_after_prepare() -> Result<(), Err
     let log = handler.log.clone();
     let (_s, addr) = serve(vec![route("/up", handler)]);
     let body = vec![b'z'; 300_000];
-    let mut req = format!("PUT /up HTTP/1.0\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    let mut req =
+        format!("PUT /up HTTP/1.0\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     req.extend_from_slice(&body);
     let got = String::from_utf8_lossy(&raw(addr, &req).await?).into_owned();
     let tail = got.rsplit("\r\n\r\n").next().unwrap().to_owned();
@@ -94,10 +98,18 @@ async fn prepare_may_lower_the_body_limit_or_refuse_before_the_body() -> Result<
     let _log = ExpectLog::new("tornado.general", "body too large");
     let _refused = ExpectLog::new("tornado.general", "HTTP 403");
     let (_s, addr) = serve(vec![route("/up", Upload::default())]);
-    let (r, closed) = exchange(addr, b"PUT /up?limit=4 HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello").await?;
+    let (r, closed) = exchange(
+        addr,
+        b"PUT /up?limit=4 HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .await?;
     assert_eq!(r.status, 413);
     assert!(closed);
-    let (r, _) = exchange(addr, b"PUT /up?limit=5 HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello").await?;
+    let (r, _) = exchange(
+        addr,
+        b"PUT /up?limit=5 HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .await?;
     assert_eq!((r.status, r.text().as_str()), (200, "5 bytes in 1 chunks"));
     // Refused in prepare: answered without reading the body, then closed.
     let (r, closed) = exchange(
@@ -158,7 +170,10 @@ impl RequestHandler for Takeover {
     async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
         let d = cx.detach().ok_or_else(|| HttpError::new(500))?;
         d.stream
-            .write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n".to_vec())
+            .write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"
+                    .to_vec(),
+            )
             .await?;
         let mut early = d.buffered;
         if early.len() < 4 {
