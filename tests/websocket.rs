@@ -81,7 +81,9 @@ impl WebSocketHandler for Recorder {
     }
 
     fn on_close(&mut self, code: Option<u16>, reason: Option<&str>) {
-        self.log.borrow_mut().push(format!("close {code:?} {reason:?}"));
+        self.log
+            .borrow_mut()
+            .push(format!("close {code:?} {reason:?}"));
     }
 
     fn select_subprotocol(&mut self, _cx: &Context, offered: &[String]) -> Option<String> {
@@ -105,9 +107,14 @@ async fn handshake_errors_have_clear_answers() -> Result<(), Error> {
     let old = String::from_utf8(upgrade_request("/ws", ""))?.replace("Version: 13", "Version: 6");
     let (r, _) = exchange(addr, old.as_bytes()).await?;
     assert_eq!(r.status, 426);
-    assert_eq!(r.header("Sec-WebSocket-Version").as_deref(), Some("7, 8, 13"));
-    let keyless = String::from_utf8(upgrade_request("/ws", ""))?
-        .replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "Sec-WebSocket-Key: short\r\n");
+    assert_eq!(
+        r.header("Sec-WebSocket-Version").as_deref(),
+        Some("7, 8, 13")
+    );
+    let keyless = String::from_utf8(upgrade_request("/ws", ""))?.replace(
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+        "Sec-WebSocket-Key: short\r\n",
+    );
     let (r, _) = exchange(addr, keyless.as_bytes()).await?;
     assert_eq!(r.status, 400);
     let post = String::from_utf8(upgrade_request("/ws", ""))?.replacen("GET", "POST", 1);
@@ -124,7 +131,11 @@ async fn cross_origin_is_refused_same_origin_accepted() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.general", "Cross origin");
     let _access = ExpectLog::optional("tornado.access", "403");
     let (_s, addr) = serve(vec![route("/ws", WebSocket(Recorder::default()))]);
-    let (r, _) = exchange(addr, &upgrade_request("/ws", "Origin: http://evil.example\r\n")).await?;
+    let (r, _) = exchange(
+        addr,
+        &upgrade_request("/ws", "Origin: http://evil.example\r\n"),
+    )
+    .await?;
     assert_eq!(r.status, 403);
     let ws = RawWs::open(addr, "/ws", "Origin: http://127.0.0.1\r\n").await?;
     ws.stream.close();
@@ -143,7 +154,10 @@ async fn subprotocol_extra_headers_and_open_sees_the_request() -> Result<(), Err
         "Sec-WebSocket-Protocol: other, chat.v2, chat.v1\r\nCookie: user=ann\r\n",
     )
     .await?;
-    assert_eq!(raw.head.header("Sec-WebSocket-Protocol").as_deref(), Some("chat.v2"));
+    assert_eq!(
+        raw.head.header("Sec-WebSocket-Protocol").as_deref(),
+        Some("chat.v2")
+    );
     assert_eq!(raw.head.header("X-Extra").as_deref(), Some("yes"));
     assert_eq!(raw.head.header("Content-Type"), None);
     raw.send(true, false, 0x8, &1000u16.to_be_bytes()).await?;
@@ -186,8 +200,14 @@ async fn handles_kept_elsewhere_write_and_fail_typed_after_close() -> Result<(),
     for w in writes {
         w.await?;
     }
-    assert_eq!(a.read_message().await?, Some(Message::Text("to all".into())));
-    assert_eq!(b.read_message().await?, Some(Message::Text("to all".into())));
+    assert_eq!(
+        a.read_message().await?,
+        Some(Message::Text("to all".into()))
+    );
+    assert_eq!(
+        b.read_message().await?,
+        Some(Message::Text("to all".into()))
+    );
     // The server closes a: the client sees its code and reason.
     a.write_message("close me").await?;
     assert_eq!(a.read_message().await?, None);
@@ -197,17 +217,32 @@ async fn handles_kept_elsewhere_write_and_fail_typed_after_close() -> Result<(),
     assert!(err.is::<WebSocketClosedError>());
     let err = a.write_message("late").await.unwrap_err();
     assert!(err.is::<WebSocketClosedError>());
-    assert!(members[0].ping(b"x").await.unwrap_err().is::<WebSocketClosedError>());
+    assert!(
+        members[0]
+            .ping(b"x")
+            .await
+            .unwrap_err()
+            .is::<WebSocketClosedError>()
+    );
     // b still works.
     b.write_message(vec![1u8, 2, 3]).await?;
-    assert_eq!(b.read_message().await?, Some(Message::Binary(vec![1, 2, 3])));
+    assert_eq!(
+        b.read_message().await?,
+        Some(Message::Binary(vec![1, 2, 3]))
+    );
     b.close(Some(1001), "going away");
     assert_eq!(b.read_message().await?, None);
     sleep(Duration::from_millis(20)).await;
     let log = rec.log.borrow();
     // The server's handler sees the client's echo of its close code.
-    assert!(log.contains(&"close Some(4001) Some(\"\")".to_string()), "{log:?}");
-    assert!(log.contains(&"close Some(1001) Some(\"going away\")".to_string()), "{log:?}");
+    assert!(
+        log.contains(&"close Some(4001) Some(\"\")".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        log.contains(&"close Some(1001) Some(\"going away\")".to_string()),
+        "{log:?}"
+    );
     Ok(())
 }
 
@@ -242,7 +277,10 @@ async fn a_panicking_handler_is_logged_and_closed_and_others_go_on() -> Result<(
     // The loop and the server go on.
     let d = websocket_connect(format!("ws://{addr}/ws")).await?;
     d.write_message("still here").await?;
-    assert_eq!(d.read_message().await?, Some(Message::Text("still here".into())));
+    assert_eq!(
+        d.read_message().await?,
+        Some(Message::Text("still here".into()))
+    );
     d.close(None, "");
     sleep(Duration::from_millis(20)).await;
     // on_close ran for the panicked connection too.
@@ -272,7 +310,11 @@ async fn many_clients_at_once() -> Result<(), Error> {
                 c.write_message(format!("again {i} {round}")).await?;
             }
             let m = c.read_message().await?.unwrap();
-            let want = if round == 0 { format!("hello {i}") } else { format!("again {i} {round}") };
+            let want = if round == 0 {
+                format!("hello {i}")
+            } else {
+                format!("again {i} {round}")
+            };
             assert_eq!(m, Message::Text(want));
         }
     }
@@ -283,7 +325,12 @@ async fn many_clients_at_once() -> Result<(), Error> {
         assert_eq!(c.read_message().await?, None);
     }
     sleep(Duration::from_millis(50)).await;
-    let closes = rec.log.borrow().iter().filter(|l| l.starts_with("close")).count();
+    let closes = rec
+        .log
+        .borrow()
+        .iter()
+        .filter(|l| l.starts_with("close"))
+        .count();
     assert_eq!(closes, n);
     Ok(())
 }

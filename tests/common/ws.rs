@@ -42,7 +42,13 @@ impl RawWs {
     }
 
     /// Sends one masked frame with the given first byte's bits.
-    pub async fn send(&self, fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Result<(), Error> {
+    pub async fn send(
+        &self,
+        fin: bool,
+        rsv1: bool,
+        opcode: u8,
+        payload: &[u8],
+    ) -> Result<(), Error> {
         let mut buf = Vec::new();
         write_frame(&mut buf, fin, rsv1, opcode, payload, Some([1, 2, 3, 4]));
         self.stream.write(buf).await
