@@ -8,7 +8,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use tornado_concurrent::{Error, Future};
-use tornado_gen::{coroutine, spawn, with_timeout};
+use tornado_gen::{coroutine, spawn};
+use tornado_ioloop::IOLoop;
 use tornado_iostream::IOStream;
 use tornado_queues::Queue;
 use tornado_tcp::{ConnectOptions, TcpClient};
@@ -177,6 +178,14 @@ pub struct WebSocketClientConnection {
     ended: Rc<Cell<bool>>,
 }
 
+impl std::fmt::Debug for WebSocketClientConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("WebSocketClientConnection")
+            .field(&self.ws)
+            .finish()
+    }
+}
+
 impl WebSocketClientConnection {
     /// The next message; `None` once the connection is closed. Only for
     /// connections made without a callback.
@@ -281,17 +290,26 @@ fn connect(
             .await?;
         let key = new_key();
         drop(stream.write(request_head(&req, &target, &key)));
-        let head = stream.read_until_limited(b"\r\n\r\n", MAX_HEAD);
-        let head = match req.request_timeout {
-            Some(t) => with_timeout(t, head).await.map_err(|e| {
-                if e.is::<tornado_gen::TimeoutError>() {
-                    stream.close();
-                    Error::new(HandshakeError::Timeout)
-                } else {
-                    e
-                }
-            })?,
-            None => head.await?,
+        // The handshake timeout closes the stream, which fails the read.
+        let timed_out = Rc::new(Cell::new(false));
+        let timer = req.request_timeout.map(|t| {
+            let (s, flag) = (stream.clone(), timed_out.clone());
+            IOLoop::current().call_later(t, move || {
+                flag.set(true);
+                s.close();
+            })
+        });
+        let head = stream.read_until_limited(b"\r\n\r\n", MAX_HEAD).await;
+        if let Some(t) = timer {
+            IOLoop::current().remove_timeout(t);
+        }
+        let head = match head {
+            Ok(h) => h,
+            Err(_) if timed_out.get() => return Err(Error::new(HandshakeError::Timeout)),
+            Err(e) => {
+                stream.close();
+                return Err(e);
+            }
         };
         let (subprotocol, agreed) = match check_response(&head, &key, &req) {
             Ok(v) => v,
