@@ -20,6 +20,10 @@ mod slow_server;
 #[path = "../examples/websocket_echo.rs"]
 mod websocket_echo;
 
+#[allow(dead_code)]
+#[path = "../examples/chat.rs"]
+mod chat;
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -49,10 +53,17 @@ fn websocket_echo_self_test() {
 }
 
 #[test]
+fn chat_self_test() {
+    let _l = common::fresh_loop();
+    chat::run(args(&["--self-test"])).unwrap();
+}
+
+#[test]
 fn examples_refuse_unknown_arguments() {
     let _l = common::fresh_loop();
     assert!(json_api::run(args(&["--bogus"])).is_err());
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
     assert!(websocket_echo::run(args(&["--max-message-size"])).is_err());
+    assert!(chat::run(args(&["--bogus"])).is_err());
 }
