@@ -27,20 +27,34 @@ use tornado::websocket::{
 const CACHE_SIZE: usize = 200;
 
 /// The room: who listens, and what was said lately.
-#[derive(Default)]
 struct Room {
     waiters: Vec<WebSocketConnection>,
     cache: VecDeque<Value>,
+    /// Tells this run's message ids from a previous run's (pages keep
+    /// their messages across a server restart and skip ids they show).
+    run: u128,
     next_id: u64,
 }
 
 type SharedRoom = Rc<RefCell<Room>>;
 
 impl Room {
+    fn new() -> Room {
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Room {
+            waiters: Vec::new(),
+            cache: VecDeque::new(),
+            run,
+            next_id: 0,
+        }
+    }
+
     /// Records `body` and sends it to everyone listening.
     fn post(&mut self, body: &str) {
         self.next_id += 1;
-        let message = json!({"id": self.next_id, "body": body});
+        let message = json!({"id": format!("{:x}-{}", self.run, self.next_id), "body": body});
         self.cache.push_back(message.clone());
         while self.cache.len() > CACHE_SIZE {
             self.cache.pop_front();
@@ -185,7 +199,7 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let room = SharedRoom::default();
+    let room = Rc::new(RefCell::new(Room::new()));
     let (_server, addrs) = app(room).listen_on(if test { 0 } else { port }, Some("127.0.0.1"))?;
     let base = format!("http://{}/", addrs[0]);
     if test {
