@@ -60,7 +60,12 @@ async fn self_test(url: String) -> Result<(), Error> {
         for m in &sent {
             conn.write_message(m.clone()).await?;
             let back = conn.read_message().await?;
-            assert_eq!(back.as_ref(), Some(m), "echo of a {} byte message", m.as_bytes().len());
+            assert_eq!(
+                back.as_ref(),
+                Some(m),
+                "echo of a {} byte message",
+                m.as_bytes().len()
+            );
         }
         conn.close(Some(1000), "bye");
         assert_eq!(conn.read_message().await?, None);

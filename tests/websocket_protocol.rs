@@ -29,6 +29,9 @@ const PONG: u8 = 0xA;
 
 type Log = Rc<RefCell<Vec<String>>>;
 
+/// A frame to send: FIN, RSV1, opcode, payload.
+type RawFrame = (bool, bool, u8, Vec<u8>);
+
 /// Echoes; records pings, pongs and the close; `max` bytes per message;
 /// optional keep-alive.
 #[derive(Clone, Default)]
@@ -90,11 +93,7 @@ async fn open(addr: SocketAddr) -> Result<RawWs, Error> {
 
 /// Sends `frames` and expects the server to fail the connection with
 /// `code`, then close the TCP connection.
-async fn expect_failure(
-    addr: SocketAddr,
-    frames: &[(bool, bool, u8, Vec<u8>)],
-    code: u16,
-) -> Result<(), Error> {
+async fn expect_failure(addr: SocketAddr, frames: &[RawFrame], code: u16) -> Result<(), Error> {
     let ws = open(addr).await?;
     for (fin, rsv1, op, payload) in frames {
         ws.send(*fin, *rsv1, *op, payload).await?;
@@ -141,7 +140,7 @@ async fn fragments_are_reassembled_with_control_frames_between() -> Result<(), E
 async fn protocol_errors_close_with_1002() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.general", "WebSocket connection failed (1002)");
     let (_s, addr) = serve(Echo::default());
-    let cases: Vec<Vec<(bool, bool, u8, Vec<u8>)>> = vec![
+    let cases: Vec<Vec<RawFrame>> = vec![
         // Continuation with nothing to continue.
         vec![(true, false, CONT, b"x".to_vec())],
         // A new message inside a fragmented one.

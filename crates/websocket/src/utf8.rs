@@ -74,7 +74,7 @@ mod tests {
         // A surrogate, an overlong form, a stray continuation byte.
         for bad in [&b"ab\xed\xa0\x80cd"[..], b"\xc0\xaf", b"a\x80"] {
             for size in 1..=bad.len() {
-                assert_eq!(pieces(bad, size).0, false, "{bad:?} size {size}");
+                assert!(!pieces(bad, size).0, "{bad:?} size {size}");
             }
         }
         // Fails at the first impossible byte, before the message ends.
