@@ -181,6 +181,22 @@ async fn invalid_utf8_closes_with_1007() -> Result<(), Error> {
     let ws = open(addr).await?;
     ws.send(false, false, TEXT, b"\xed\xa0\x80").await?;
     assert_eq!(ws.recv_close().await?, Some(1007));
+    // Found inside a long frame, before the rest of it is even sent.
+    let ws = open(addr).await?;
+    let mut payload = vec![b'a'; 1000];
+    payload[3] = 0xff;
+    let mut frame = Vec::new();
+    tornado::websocket::frame::write_frame(
+        &mut frame,
+        true,
+        false,
+        TEXT,
+        &payload,
+        Some([9, 8, 7, 6]),
+    );
+    ws.send_raw(&frame[..8 + 10]).await?;
+    assert_eq!(ws.recv_close().await?, Some(1007));
+    assert!(ws.closed_by_server().await);
     // A message ending inside a character.
     expect_failure(
         addr,

@@ -13,7 +13,9 @@ use tornado_concurrent::panic_message;
 
 use crate::connection::WebSocketConnection;
 use crate::deflate::{Decompressor, InflateFailure};
-use crate::frame::{Expect, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
+use crate::frame::{
+    Expect, FrameHeader, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
+};
 use crate::message::Message;
 use crate::reader::{FrameReader, ReadFailure};
 use crate::utf8::Utf8Validator;
@@ -64,6 +66,23 @@ struct Partial {
     utf8: Utf8Validator,
 }
 
+/// A frame: its header and its unmasked payload.
+struct Frame {
+    header: FrameHeader,
+    payload: Vec<u8>,
+}
+
+/// Fails the connection for a frame that could not be read (nothing to
+/// do if the stream closed).
+fn fail_read(ws: &WebSocketConnection, e: ReadFailure) {
+    match e {
+        ReadFailure::Closed => {}
+        ReadFailure::Protocol(e) => ws.fail(1002, &e.to_string()),
+        ReadFailure::TooBig => ws.fail(1009, "message too big"),
+        ReadFailure::InvalidUtf8 => ws.fail(1007, "invalid UTF-8 in text message"),
+    }
+}
+
 /// Is `code` one a peer may send in a close frame (RFC 6455 §7.4)?
 fn valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
@@ -100,18 +119,30 @@ async fn receive_loop<S: Sink>(
     let mut partial: Option<Partial> = None;
     loop {
         let room = max - partial.as_ref().map_or(0, |p| p.data.len());
-        let frame = match reader.read_frame(expect, room).await {
-            Ok(f) => f,
-            Err(ReadFailure::Closed) => break,
-            Err(ReadFailure::Protocol(e)) => {
-                ws.fail(1002, &e.to_string());
-                break;
-            }
-            Err(ReadFailure::TooBig) => {
-                ws.fail(1009, "message too big");
+        let h = match reader.read_header(expect, room).await {
+            Ok(h) => h,
+            Err(e) => {
+                fail_read(ws, e);
                 break;
             }
         };
+        // Uncompressed text is checked as it arrives: a new message's
+        // first frame with a fresh validator, a continuation with its
+        // message's.
+        let mut fresh = Utf8Validator::new();
+        let utf8 = match (h.opcode, partial.as_mut()) {
+            (OP_TEXT, _) if !h.rsv1 => Some(&mut fresh),
+            (OP_CONTINUATION, Some(p)) if p.text && !p.compressed => Some(&mut p.utf8),
+            _ => None,
+        };
+        let payload = match reader.read_payload(&h, utf8).await {
+            Ok(p) => p,
+            Err(e) => {
+                fail_read(ws, e);
+                break;
+            }
+        };
+        let frame = Frame { header: h, payload };
         let h = frame.header;
         match h.opcode {
             OP_PING => {
@@ -159,17 +190,11 @@ async fn receive_loop<S: Sink>(
                     ws.fail(1002, "new message before the last one's final frame");
                     break;
                 }
-                let text = h.opcode == OP_TEXT;
-                let mut utf8 = Utf8Validator::new();
-                if text && !h.rsv1 && !utf8.feed(&frame.payload) {
-                    ws.fail(1007, "invalid UTF-8 in text message");
-                    break;
-                }
                 partial = Some(Partial {
-                    text,
+                    text: h.opcode == OP_TEXT,
                     compressed: h.rsv1,
                     data: frame.payload,
-                    utf8,
+                    utf8: fresh,
                 });
             }
             OP_CONTINUATION => {
@@ -177,10 +202,6 @@ async fn receive_loop<S: Sink>(
                     ws.fail(1002, "continuation frame without a message");
                     break;
                 };
-                if p.text && !p.compressed && !p.utf8.feed(&frame.payload) {
-                    ws.fail(1007, "invalid UTF-8 in text message");
-                    break;
-                }
                 p.data.extend_from_slice(&frame.payload);
             }
             _ => unreachable!("parse_header refuses other opcodes"),

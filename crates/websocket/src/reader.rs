@@ -5,6 +5,7 @@
 use tornado_iostream::IOStream;
 
 use crate::frame::{Expect, FrameError, FrameHeader, apply_mask, parse_header};
+use crate::utf8::Utf8Validator;
 
 /// The most a single fill asks the stream for: what it holds is handed
 /// over whole (no copy) when it is no more than this.
@@ -19,14 +20,8 @@ pub enum ReadFailure {
     Protocol(FrameError),
     /// The frame would take its message past the size limit (close 1009).
     TooBig,
-}
-
-/// One frame: its header and its unmasked payload.
-pub struct Frame {
-    /// The checked header.
-    pub header: FrameHeader,
-    /// The payload, unmasked.
-    pub payload: Vec<u8>,
+    /// Text that is not UTF-8 (close 1007).
+    InvalidUtf8,
 }
 
 /// Frames from one stream, with the bytes read ahead of them.
@@ -69,10 +64,14 @@ impl FrameReader {
         Ok(())
     }
 
-    /// The next frame. `room` is how many more payload bytes the message
-    /// in progress may take: a data frame longer than that is refused
-    /// before its payload is read.
-    pub async fn read_frame(&mut self, expect: Expect, room: usize) -> Result<Frame, ReadFailure> {
+    /// The next frame's header. `room` is how many more payload bytes
+    /// the message in progress may take: a data frame longer than that is
+    /// refused before its payload is read.
+    pub async fn read_header(
+        &mut self,
+        expect: Expect,
+        room: usize,
+    ) -> Result<FrameHeader, ReadFailure> {
         self.fill(2).await?;
         let b1 = self.buf[self.pos + 1];
         let header_len =
@@ -89,40 +88,71 @@ impl FrameReader {
             return Err(ReadFailure::TooBig);
         }
         self.pos += header.header_len;
+        Ok(header)
+    }
+
+    /// The payload of the frame `header` starts, unmasked. With `utf8`,
+    /// each piece is checked as it arrives, so that invalid text fails
+    /// before the rest of a long frame is read.
+    pub async fn read_payload(
+        &mut self,
+        header: &FrameHeader,
+        mut utf8: Option<&mut Utf8Validator>,
+    ) -> Result<Vec<u8>, ReadFailure> {
         let len = header.len as usize;
         let have = self.available().min(len);
-        let mut payload = if have == len {
-            let p = self.buf[self.pos..self.pos + len].to_vec();
-            self.pos += len;
-            p
-        } else {
-            // A payload longer than what is buffered: read the rest in one
-            // exact read, which the stream hands over without a copy.
-            let rest = self
-                .stream
-                .read_bytes(len - have, false)
-                .await
-                .map_err(|_| ReadFailure::Closed)?;
-            let p = if have == 0 {
-                rest
-            } else {
-                let mut p = Vec::with_capacity(len);
-                p.extend_from_slice(&self.buf[self.pos..]);
-                p.extend_from_slice(&rest);
-                p
-            };
-            self.buf.clear();
-            self.pos = 0;
-            p
+        let unmask = |piece: &mut [u8], offset: usize| {
+            if let Some(key) = header.mask {
+                apply_mask(piece, key, offset);
+            }
         };
+        let mut payload = self.buf[self.pos..self.pos + have].to_vec();
+        self.pos += have;
         if self.pos == self.buf.len() {
             // Let an empty buffer go rather than hold its capacity.
             self.buf = Vec::new();
             self.pos = 0;
         }
-        if let Some(key) = header.mask {
-            apply_mask(&mut payload, key, 0);
+        unmask(&mut payload, 0);
+        if let Some(v) = utf8.as_deref_mut() {
+            if !v.feed(&payload) {
+                return Err(ReadFailure::InvalidUtf8);
+            }
         }
-        Ok(Frame { header, payload })
+        if have == len {
+            return Ok(payload);
+        }
+        if utf8.is_none() {
+            // The rest in one exact read, which the stream hands over
+            // without a copy when nothing was buffered.
+            let mut rest = self
+                .stream
+                .read_bytes(len - have, false)
+                .await
+                .map_err(|_| ReadFailure::Closed)?;
+            unmask(&mut rest, have);
+            if have == 0 {
+                return Ok(rest);
+            }
+            payload.extend_from_slice(&rest);
+            return Ok(payload);
+        }
+        // Text: piece by piece as it comes, each checked at once.
+        payload.reserve(len - have);
+        while payload.len() < len {
+            let mut piece = self
+                .stream
+                .read_bytes((len - payload.len()).min(FILL_CHUNK), true)
+                .await
+                .map_err(|_| ReadFailure::Closed)?;
+            unmask(&mut piece, payload.len());
+            if let Some(v) = utf8.as_deref_mut() {
+                if !v.feed(&piece) {
+                    return Err(ReadFailure::InvalidUtf8);
+                }
+            }
+            payload.extend_from_slice(&piece);
+        }
+        Ok(payload)
     }
 }
