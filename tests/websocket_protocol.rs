@@ -262,6 +262,69 @@ async fn the_application_setting_sets_the_limit() -> Result<(), Error> {
     expect_failure(addrs[0], &[(true, false, TEXT, vec![b'a'; 11])], 1009).await
 }
 
+#[gen_test(timeout = 5)]
+async fn the_application_settings_set_the_keepalive() -> Result<(), Error> {
+    let clock = VirtualClock::install(&IOLoop::current());
+    let _log = ExpectLog::new("tornado.general", "ping timed out");
+    let mut settings = Settings::default();
+    settings
+        .extra
+        .insert("websocket_ping_interval".into(), "5".into());
+    settings
+        .extra
+        .insert("websocket_ping_timeout".into(), "1.5".into());
+    /// Keeps its connection; reads its options from the settings.
+    #[derive(Clone, Default)]
+    struct Keep(Rc<RefCell<Option<WebSocketConnection>>>);
+    impl WebSocketHandler for Keep {
+        async fn open(
+            &mut self,
+            _cx: &mut Context,
+            ws: &WebSocketConnection,
+        ) -> Result<(), tornado::web::HttpError> {
+            *self.0.borrow_mut() = Some(ws.clone());
+            Ok(())
+        }
+        async fn on_message(&mut self, _ws: &WebSocketConnection, _msg: Message) {}
+    }
+    let keep = Keep::default();
+    let (_s, addrs) =
+        Application::with_settings(vec![route("/", WebSocket(keep.clone()))], settings)
+            .listen_on(0, Some("127.0.0.1"))
+            .unwrap();
+    clock.pause();
+    let ws = open(addrs[0]).await?;
+    settle(|| keep.0.borrow().is_some()).await;
+    let server = keep.0.borrow().clone().unwrap();
+    clock.advance(Duration::from_millis(4900));
+    sleep(Duration::ZERO).await;
+    clock.advance(Duration::from_millis(100));
+    let (h, _) = ws.recv().await?;
+    assert_eq!(h.opcode, PING);
+    clock.advance(Duration::from_millis(1400));
+    sleep(Duration::ZERO).await;
+    assert!(!server.is_closed());
+    clock.advance(Duration::from_millis(100));
+    assert!(ws.closed_by_server().await);
+    assert_eq!(clock.elapsed(), Duration::from_millis(6500));
+    Ok(())
+}
+
+#[gen_test(timeout = 10)]
+async fn server_shutdown_ends_open_websockets() -> Result<(), Error> {
+    let echo = Echo::default();
+    let (server, addr) = serve(echo.clone());
+    let ws = open(addr).await?;
+    ws.send(true, false, TEXT, b"hi").await?;
+    assert_eq!(ws.recv().await?.1, b"hi");
+    // The connection lives in the HTTP server's connection coroutine: a
+    // graceful shutdown waits for it, then closes it.
+    server.shutdown(Duration::from_millis(50)).await?;
+    assert!(ws.closed_by_server().await);
+    settle(|| echo.log.borrow().last().map(String::as_str) == Some("close None")).await;
+    Ok(())
+}
+
 #[gen_test(timeout = 10)]
 async fn server_close_completes_when_the_peer_answers() -> Result<(), Error> {
     let echo = Echo::default();
