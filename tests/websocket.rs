@@ -334,3 +334,29 @@ async fn many_clients_at_once() -> Result<(), Error> {
     assert_eq!(closes, n);
     Ok(())
 }
+
+#[gen_test(timeout = 10)]
+async fn frames_sent_with_the_upgrade_request_are_not_lost() -> Result<(), Error> {
+    let (_s, addr) = serve(vec![route("/ws", WebSocket(Recorder::default()))]);
+    let s = connect(addr).await?;
+    // The request and two frames in one write: the HTTP reader reads past
+    // the head, and those bytes must reach the WebSocket.
+    let mut bytes = upgrade_request("/ws", "");
+    for text in ["early", "bird"] {
+        tornado::websocket::frame::write_frame(
+            &mut bytes,
+            true,
+            false,
+            0x1,
+            text.as_bytes(),
+            Some([5, 6, 7, 8]),
+        );
+    }
+    s.write(bytes).await?;
+    let head = s.read_until(b"\r\n\r\n", None).await?;
+    assert!(head.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    assert_eq!(s.read_bytes(7, false).await?, b"\x81\x05early");
+    assert_eq!(s.read_bytes(6, false).await?, b"\x81\x04bird");
+    s.close();
+    Ok(())
+}
