@@ -60,6 +60,9 @@ impl WebSocketHandler for Recorder {
     async fn open(&mut self, cx: &mut Context, ws: &WebSocketConnection) -> Result<(), HttpError> {
         let arg = cx.path_args().first().cloned().unwrap_or_default();
         let cookie = cx.get_cookie("user").unwrap_or_default();
+        if let Some(h) = cx.request().headers.get("X-Test") {
+            drop(ws.write_message(format!("header {h}")));
+        }
         self.log.borrow_mut().push(format!("open {arg} {cookie}"));
         self.members.borrow_mut().push(ws.clone());
         Ok(())
@@ -137,7 +140,18 @@ async fn cross_origin_is_refused_same_origin_accepted() -> Result<(), Error> {
     )
     .await?;
     assert_eq!(r.status, 403);
+    // Not a URL, or a subdomain of the host: refused too.
+    for origin in ["127.0.0.1", "http://sub.127.0.0.1"] {
+        let (r, _) = exchange(
+            addr,
+            &upgrade_request("/ws", &format!("Origin: {origin}\r\n")),
+        )
+        .await?;
+        assert_eq!(r.status, 403, "{origin}");
+    }
     let ws = RawWs::open(addr, "/ws", "Origin: http://127.0.0.1\r\n").await?;
+    ws.stream.close();
+    let ws = RawWs::open(addr, "/ws", "Origin: https://127.0.0.1/some/page?x\r\n").await?;
     ws.stream.close();
     let ws = RawWs::open(addr, "/ws", "Sec-Websocket-Origin: http://127.0.0.1\r\n").await?;
     ws.stream.close();
@@ -358,5 +372,23 @@ async fn frames_sent_with_the_upgrade_request_are_not_lost() -> Result<(), Error
     assert_eq!(s.read_bytes(7, false).await?, b"\x81\x05early");
     assert_eq!(s.read_bytes(6, false).await?, b"\x81\x04bird");
     s.close();
+    Ok(())
+}
+
+#[gen_test(timeout = 10)]
+async fn client_request_headers_reach_open() -> Result<(), Error> {
+    let (_s, addr) = serve(vec![route("/ws", WebSocket(Recorder::default()))]);
+    let mut req = WebSocketRequest::new(format!("ws://{addr}/ws"));
+    req.headers.push(("X-Test".into(), "hello".into()));
+    // Header injection attempts are left out of the request.
+    req.headers
+        .push(("X-Bad".into(), "a\r\nX-Test: evil".into()));
+    let c = websocket_connect(req).await?;
+    assert_eq!(
+        c.read_message().await?,
+        Some(Message::Text("header hello".into()))
+    );
+    c.close(None, "");
+    assert_eq!(c.read_message().await?, None);
     Ok(())
 }

@@ -267,6 +267,28 @@ mod tests {
     }
 
     #[test]
+    fn mask_vectors() {
+        let m = |key: &[u8; 4], data: &[u8]| {
+            let mut d = data.to_vec();
+            apply_mask(&mut d, *key, 0);
+            d
+        };
+        assert_eq!(m(b"abcd", b""), b"");
+        assert_eq!(m(b"abcd", b"b"), b"\x03");
+        assert_eq!(m(b"abcd", b"54321"), b"TVPVP");
+        assert_eq!(m(b"ZXCV", b"98765432"), b"c`t`olpd");
+        // Zero bytes and high bits.
+        assert_eq!(
+            m(b"\x00\x01\x02\x03", b"\xff\xfb\xfd\xfc\xfe\xfa"),
+            b"\xff\xfa\xff\xff\xfe\xfb"
+        );
+        assert_eq!(
+            m(b"\xff\xfb\xfd\xfc", b"\x00\x01\x02\x03\x04\x05"),
+            b"\xff\xfa\xff\xff\xfb\xfe"
+        );
+    }
+
+    #[test]
     fn rfc_example_masked_hello() {
         // RFC 6455 §5.7: a masked "Hello".
         let wire = [
