@@ -392,3 +392,35 @@ async fn client_request_headers_reach_open() -> Result<(), Error> {
     assert_eq!(c.read_message().await?, None);
     Ok(())
 }
+
+#[gen_test(timeout = 10)]
+async fn messages_wait_for_an_async_open() -> Result<(), Error> {
+    /// `open` takes a while; each message reports whether it had finished.
+    #[derive(Clone, Default)]
+    struct SlowOpen(Rc<RefCell<bool>>);
+    impl WebSocketHandler for SlowOpen {
+        async fn open(
+            &mut self,
+            _cx: &mut Context,
+            _ws: &WebSocketConnection,
+        ) -> Result<(), HttpError> {
+            sleep(Duration::from_millis(30)).await;
+            *self.0.borrow_mut() = true;
+            Ok(())
+        }
+        async fn on_message(&mut self, ws: &WebSocketConnection, _msg: Message) {
+            let _ = ws
+                .write_message(format!("opened {}", self.0.borrow()))
+                .await;
+        }
+    }
+    let (_s, addr) = serve(vec![route("/ws", WebSocket(SlowOpen::default()))]);
+    let c = websocket_connect(format!("ws://{addr}/ws")).await?;
+    c.write_message("at once").await?;
+    assert_eq!(
+        c.read_message().await?,
+        Some(Message::Text("opened true".into()))
+    );
+    c.close(None, "");
+    Ok(())
+}
