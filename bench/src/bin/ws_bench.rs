@@ -25,6 +25,18 @@ use std::time::{Duration, Instant};
 enum Kind {
     Ours,
     Tungstenite,
+    /// Python Tornado 6 (`bench/tornado_ws_echo.py`), when installed.
+    Tornado,
+}
+
+/// True if `python3` can import tornado.
+fn tornado_installed() -> bool {
+    Command::new("python3")
+        .args(["-c", "import tornado"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 struct Opts {
@@ -117,6 +129,12 @@ fn start(kind: Kind, o: &Opts, cpu: Option<usize>) -> io::Result<Server> {
             c.args(["--port", &port]);
             c
         }
+        Kind::Tornado => {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tornado_ws_echo.py");
+            let mut c = Command::new("python3");
+            c.arg(script).args(["--port", &port]);
+            c
+        }
     };
     cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
     pinned(&mut cmd, cpu);
@@ -180,31 +198,52 @@ fn main() {
     if pins.1.is_none() {
         eprintln!("ws_bench: fewer than two CPUs: server and load share one (figures are rough)");
     }
+    let python = tornado_installed();
+    if !python {
+        eprintln!("(python3 with tornado not found: skipping Tornado; pip install tornado)");
+    }
     println!(
-        "ws_bench: websocket_echo example vs tokio-tungstenite (tokio current_thread); {} rounds of {} s",
-        o.rounds, o.secs
+        "ws_bench: websocket_echo example vs tokio-tungstenite (tokio current_thread){}; {} rounds of {} s",
+        if python { " and Python Tornado" } else { "" },
+        o.rounds,
+        o.secs
     );
-    println!(
+    print!(
         "| conns | size | ours msg/s | tungstenite msg/s | ours ns CPU/msg | tungstenite ns CPU/msg | CPU ratio |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "{}",
+        if python {
+            " tornado msg/s | tornado ns CPU/msg |"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "|---|---|---|---|---|---|---|{}",
+        if python { "---|---|" } else { "" }
+    );
     for &conns in &o.conns {
         for &size in &o.sizes {
-            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            let (mut ours, mut theirs, mut py) = (Vec::new(), Vec::new(), Vec::new());
             for round in 0..o.rounds {
-                let order = if round % 2 == 0 {
-                    [Kind::Ours, Kind::Tungstenite]
+                let mut order = if round % 2 == 0 {
+                    vec![Kind::Ours, Kind::Tungstenite]
                 } else {
-                    [Kind::Tungstenite, Kind::Ours]
+                    vec![Kind::Tungstenite, Kind::Ours]
                 };
+                if python {
+                    order.push(Kind::Tornado);
+                }
                 for kind in order {
-                    match run_once(kind, conns, size, &o, pins) {
-                        Ok(r) if kind == Kind::Ours => ours.push(r),
-                        Ok(r) => theirs.push(r),
-                        Err(e) => {
-                            eprintln!("ws_bench: run failed: {e}");
-                            std::process::exit(1);
-                        }
+                    let r = run_once(kind, conns, size, &o, pins).unwrap_or_else(|e| {
+                        eprintln!("ws_bench: run failed: {e}");
+                        std::process::exit(1);
+                    });
+                    match kind {
+                        Kind::Ours => ours.push(r),
+                        Kind::Tungstenite => theirs.push(r),
+                        Kind::Tornado => py.push(r),
                     }
                 }
             }
@@ -213,10 +252,14 @@ fn main() {
             };
             let (orate, trate, ocpu, tcpu) =
                 (m(&ours, 0), m(&theirs, 0), m(&ours, 1), m(&theirs, 1));
-            println!(
+            print!(
                 "| {conns} | {size} | {orate:.0} | {trate:.0} | {ocpu:.0} | {tcpu:.0} | {:.2} |",
                 ocpu / tcpu
             );
+            if python {
+                print!(" {:.0} | {:.0} |", m(&py, 0), m(&py, 1));
+            }
+            println!();
         }
     }
 }
