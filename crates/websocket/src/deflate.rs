@@ -347,21 +347,17 @@ impl Decompressor {
     /// One message's payload inflated, at most `max` bytes.
     pub fn decompress(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, InflateFailure> {
         let mut out: Vec<u8> = Vec::with_capacity((data.len() * 4).clamp(64, max.max(64)));
-        let result = self.inflate_all(data, &mut out, max);
-        if result.is_ok() {
-            let r = self.inflate_all(&TAIL, &mut out, max);
-            if let Err(e) = r {
-                self.inflate.reset(false);
-                return Err(e);
-            }
-        } else {
-            self.inflate.reset(false);
-            return result.map(|_| out);
-        }
-        if self.no_context_takeover {
+        // The message, then the sync-flush tail RFC 7692 had the sender
+        // strip.
+        let inflated = self
+            .inflate_all(data, &mut out, max)
+            .and_then(|()| self.inflate_all(&TAIL, &mut out, max));
+        // After a failure the stream state is unusable (the connection is
+        // failed anyway); without context takeover each message starts anew.
+        if inflated.is_err() || self.no_context_takeover {
             self.inflate.reset(false);
         }
-        Ok(out)
+        inflated.map(|()| out)
     }
 
     fn inflate_all(
@@ -392,9 +388,9 @@ impl Decompressor {
             }
             match r {
                 Err(_) => return Err(InflateFailure::Invalid),
-                // The message's stream cannot end (a final block) and go
-                // on: the peer set BFINAL, which RFC 7692 permits; what
-                // follows in this message would be lost, so refuse it.
+                // A block with BFINAL (RFC 7692 §7.2.3.4 permits it) ends
+                // the sender's deflate stream: what follows, in this
+                // message or the next, is a new stream.
                 Ok(zlib_rs::Status::StreamEnd) => {
                     self.inflate.reset(false);
                     if input.is_empty() {
