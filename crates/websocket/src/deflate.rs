@@ -348,10 +348,14 @@ impl Decompressor {
     pub fn decompress(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, InflateFailure> {
         let mut out: Vec<u8> = Vec::with_capacity((data.len() * 4).clamp(64, max.max(64)));
         // The message, then the sync-flush tail RFC 7692 had the sender
-        // strip.
-        let inflated = self
-            .inflate_all(data, &mut out, max)
-            .and_then(|()| self.inflate_all(&TAIL, &mut out, max));
+        // strip, unless its stream ended (BFINAL): the tail would start a
+        // new stream with half a stored block.
+        let inflated = self.inflate_all(data, &mut out, max).and_then(|ended| {
+            if ended {
+                return Ok(());
+            }
+            self.inflate_all(&TAIL, &mut out, max).map(drop)
+        });
         // After a failure the stream state is unusable (the connection is
         // failed anyway); without context takeover each message starts anew.
         if inflated.is_err() || self.no_context_takeover {
@@ -365,7 +369,8 @@ impl Decompressor {
         mut input: &[u8],
         out: &mut Vec<u8>,
         max: usize,
-    ) -> Result<(), InflateFailure> {
+    ) -> Result<bool, InflateFailure> {
+        // Returns whether the input ended exactly at the end of a stream.
         loop {
             if out.len() == out.capacity() {
                 if out.len() > max {
@@ -394,16 +399,16 @@ impl Decompressor {
                 Ok(zlib_rs::Status::StreamEnd) => {
                     self.inflate.reset(false);
                     if input.is_empty() {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
                 Ok(_) => {
                     if input.is_empty() && out.len() < out.capacity() {
-                        return Ok(());
+                        return Ok(false);
                     }
                     if produced == 0 && consumed == 0 && out.len() < out.capacity() {
                         // No progress with room to spare: more input needed.
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
             }
@@ -478,6 +483,27 @@ mod tests {
             d.decompress(&[0xff, 0xff, 0xff, 0x00, 0x12], 1000),
             Err(InflateFailure::Invalid)
         );
+    }
+
+    #[test]
+    fn a_final_block_ends_a_stream_and_the_next_message_starts_one() {
+        // A sender that finishes its stream (BFINAL) per message.
+        let finish = |data: &[u8]| {
+            let mut z = Deflate::new(6, false, 15);
+            let mut out = vec![0u8; data.len() + 64];
+            let r = z.compress(data, &mut out, DeflateFlush::Finish);
+            assert_eq!(r, Ok(zlib_rs::Status::StreamEnd));
+            out.truncate(z.total_out() as usize);
+            out
+        };
+        let mut d = Decompressor::new(false);
+        for msg in [&b"first message, first message"[..], b"second", b""] {
+            assert_eq!(
+                d.decompress(&finish(msg), 1000),
+                Ok(msg.to_vec()),
+                "{msg:?}"
+            );
+        }
     }
 
     #[test]
