@@ -42,7 +42,10 @@ impl Env {
     fn advance(&self, ms: u8) {
         self.clock.advance(Duration::from_millis(u64::from(ms)));
         self.ioloop
-            .run_sync(|| coroutine(async { Ok(sleep(Duration::ZERO).await) }), None)
+            .run_sync(
+                || coroutine(async { Ok(sleep(Duration::ZERO).await) }),
+                None,
+            )
             .unwrap();
     }
 }
@@ -80,7 +83,10 @@ impl Line {
     }
     /// Removes and returns the waits whose deadline is `now` or past.
     fn expire(&mut self, now: u64) -> Vec<usize> {
-        let (gone, kept) = self.0.drain(..).partition(|&(_, d)| d.is_some_and(|d| d <= now));
+        let (gone, kept) = self
+            .0
+            .drain(..)
+            .partition(|&(_, d)| d.is_some_and(|d| d <= now));
         self.0 = kept;
         gone.into_iter().map(|(id, _)| id).collect()
     }
@@ -92,12 +98,19 @@ fn timeout() -> impl Strategy<Value = Option<u8>> {
 
 /// Checks a wait's future against its fate; a served one's value is
 /// handed to `served`.
-fn check<T: 'static>(f: &Future<T>, fate: Fate, served: impl FnOnce(T)) -> Result<(), TestCaseError> {
+fn check<T: 'static>(
+    f: &Future<T>,
+    fate: Fate,
+    served: impl FnOnce(T),
+) -> Result<(), TestCaseError> {
     match fate {
         Fate::Waiting => prop_assert!(!f.done(), "served or failed too early"),
         Fate::Served => {
             prop_assert!(f.done(), "not served");
-            served(f.take_result().map_err(|e| TestCaseError::fail(format!("failed: {e}")))?);
+            served(
+                f.take_result()
+                    .map_err(|e| TestCaseError::fail(format!("failed: {e}")))?,
+            );
         }
         Fate::TimedOut => {
             prop_assert!(f.done(), "not timed out");
@@ -164,7 +177,12 @@ impl Permits for Lock {
     }
 }
 
-fn run_permits<P: Permits>(env: &Env, p: &P, initial: usize, ops: Vec<PermitOp>) -> Result<(), TestCaseError> {
+fn run_permits<P: Permits>(
+    env: &Env,
+    p: &P,
+    initial: usize,
+    ops: Vec<PermitOp>,
+) -> Result<(), TestCaseError> {
     let mut free = initial;
     let mut line = Line::default();
     let mut fates: Vec<Fate> = Vec::new();
@@ -469,7 +487,12 @@ fn run_queue(env: &Env, maxsize: usize, ops: Vec<QueueOp>) -> Result<(), TestCas
                 unfinished = unfinished.saturating_sub(1);
             }
             QueueOp::Cancel(i) | QueueOp::Drop(i) => {
-                let waiting: Vec<usize> = getters.0.iter().chain(&putters.0).map(|&(id, _)| id).collect();
+                let waiting: Vec<usize> = getters
+                    .0
+                    .iter()
+                    .chain(&putters.0)
+                    .map(|&(id, _)| id)
+                    .collect();
                 let Some(&id) = waiting.get(i % waiting.len().max(1)) else {
                     continue;
                 };
@@ -487,7 +510,11 @@ fn run_queue(env: &Env, maxsize: usize, ops: Vec<QueueOp>) -> Result<(), TestCas
             }
             QueueOp::Advance(ms) => {
                 env.advance(ms);
-                for id in getters.expire(env.now()).into_iter().chain(putters.expire(env.now())) {
+                for id in getters
+                    .expire(env.now())
+                    .into_iter()
+                    .chain(putters.expire(env.now()))
+                {
                     fates[id] = Fate::TimedOut;
                     put_items.remove(&id);
                 }
@@ -502,7 +529,12 @@ fn run_queue(env: &Env, maxsize: usize, ops: Vec<QueueOp>) -> Result<(), TestCas
                     let mut value = None;
                     check(f, fates[id], |v| value = Some(v))?;
                     if fates[id] == Fate::Served {
-                        prop_assert_eq!(value, expected.get(&id).copied(), "get {} got the wrong item", id);
+                        prop_assert_eq!(
+                            value,
+                            expected.get(&id).copied(),
+                            "get {} got the wrong item",
+                            id
+                        );
                     }
                 }
                 Wait::Put(f) => check(f, fates[id], |()| {})?,

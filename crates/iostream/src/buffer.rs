@@ -313,7 +313,10 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         /// The peer sends `len` bytes; the stream reads once, up to `chunk`.
-        Read { len: usize, chunk: usize },
+        Read {
+            len: usize,
+            chunk: usize,
+        },
         Take(usize),
         TakeInto(usize),
         Clear,

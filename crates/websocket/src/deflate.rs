@@ -306,6 +306,14 @@ impl Compressor {
         }
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - 4);
+        } else if out.is_empty() {
+            // A flush right after another, with no input between (an empty
+            // message), makes zlib write nothing; but an empty payload plus
+            // the receiver's tail is half a stored block, which would put
+            // the peer's inflater out of step. Send what RFC 7692 §7.2.3.6
+            // gives for an empty message: an empty stored block's first
+            // byte (the stream is byte-aligned after the previous flush).
+            out.push(0x00);
         }
         if self.no_context_takeover {
             self.deflate.reset();
@@ -346,6 +354,13 @@ impl Decompressor {
 
     /// One message's payload inflated, at most `max` bytes.
     pub fn decompress(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, InflateFailure> {
+        if data.is_empty() {
+            // An empty message from a sender whose deflate wrote nothing
+            // for it (see `Compressor::compress`). Adding the tail would
+            // start a stored block that the next message's bytes would
+            // then be read as: nothing to inflate, the stream unchanged.
+            return Ok(Vec::new());
+        }
         let mut out: Vec<u8> = Vec::with_capacity((data.len() * 4).clamp(64, max.max(64)));
         // The message, then the sync-flush tail RFC 7692 had the sender
         // strip, unless its stream ended (BFINAL): the tail would start a
@@ -442,6 +457,37 @@ mod tests {
             }
             assert!(c.compress(b"").len() <= 2);
         }
+    }
+
+    /// Found by the `ws_deflate` fuzz target: an empty message right
+    /// after another (zlib has nothing to flush) was sent as an empty
+    /// payload, which the inflater read as the start of a stored block,
+    /// delivering the next message's compressed bytes as its text.
+    #[test]
+    fn empty_messages_keep_both_ends_in_step() {
+        for level in [0, 6] {
+            let o = CompressionOptions {
+                compression_level: level,
+                ..opts()
+            };
+            let mut c = Compressor::new(9, false, &o);
+            let mut d = Decompressor::new(false);
+            for msg in [&b"/"[..], b"", b"", b"///hl", b""] {
+                let z = c.compress(msg);
+                assert!(!z.is_empty(), "an empty payload for {msg:?}");
+                assert_eq!(d.decompress(&z, 1000).unwrap(), msg, "level {level}");
+            }
+        }
+        // A peer that sends the empty payload anyway: an empty message,
+        // and the stream goes on.
+        let mut c = Compressor::new(15, false, &opts());
+        let mut d = Decompressor::new(false);
+        assert_eq!(d.decompress(&c.compress(b"abc"), 1000).unwrap(), b"abc");
+        assert_eq!(d.decompress(b"", 1000).unwrap(), b"");
+        assert_eq!(
+            d.decompress(&c.compress(b"abcabc"), 1000).unwrap(),
+            b"abcabc"
+        );
     }
 
     #[test]

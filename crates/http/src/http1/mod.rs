@@ -5,6 +5,8 @@
 //! ([`delegate`]), the response writer ([`writer`]) and the server's
 //! connection loop.
 
+#[cfg(test)]
+mod chunked_props;
 pub mod connection;
 pub mod delegate;
 pub mod error;
@@ -14,8 +16,6 @@ pub mod inflate;
 pub mod options;
 pub mod reader;
 pub(crate) mod server;
-#[cfg(test)]
-mod chunked_props;
 pub mod writer;
 
 pub use connection::{Detached, RequestConnection};
