@@ -43,7 +43,12 @@ impl Env {
         self.clock.advance(Duration::from_millis(u64::from(ms)));
         self.ioloop
             .run_sync(
-                || coroutine(async { Ok(sleep(Duration::ZERO).await) }),
+                || {
+                    coroutine(async {
+                        sleep(Duration::ZERO).await;
+                        Ok(())
+                    })
+                },
                 None,
             )
             .unwrap();
