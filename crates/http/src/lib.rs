@@ -9,10 +9,8 @@
 //! requests are answered in order. Heads are parsed with `httparse`.
 #![deny(missing_docs)]
 
-mod client_error;
-mod client_url;
+pub mod client;
 pub mod http1;
-pub mod httpclient;
 pub mod httpserver;
 pub mod httputil;
 pub mod response;
@@ -21,7 +19,12 @@ pub use http1::{
     BodyError, Detached, HeadError, HttpHandler, HttpMessageDelegate, HttpServerDelegate,
     ReadError, RequestConnection,
 };
-pub use httpclient::{FetchOptions, HttpClientError, HttpClientErrorKind, HttpResponse, fetch};
+/// The client under Tornado's module name.
+pub use client as httpclient;
+pub use client::{
+    BlockingHttpClient, FetchOptions, HttpClient, HttpClientError, HttpClientErrorKind,
+    HttpClientOptions, HttpRequest, HttpResponse, TimeInfo, fetch,
+};
 pub use httpserver::{HttpServer, HttpServerOptions};
 pub use httputil::{HttpHeaders, HttpServerRequest};
 pub use response::{HttpOutputError, ResponseWriter};
