@@ -293,6 +293,20 @@ pub(crate) async fn exchange(
             deliver(rest);
         }
     }
+    if framing != Framing::UntilClose && !reader.buffered().is_empty() {
+        // Nothing may follow a response the client did not ask for: the
+        // body was longer than its framing said.
+        return Err(failed(
+            HttpClientError::new(
+                HttpClientErrorKind::MalformedResponse,
+                format!(
+                    "{} bytes after the end of the response body",
+                    reader.buffered().len()
+                ),
+            )
+            .into(),
+        ));
+    }
     let keep_alive = body_sent
         && framing != Framing::UntilClose
         && wants_keep_alive(http11, &headers)
