@@ -193,8 +193,24 @@ impl TcpHandler for Raw {
         let mut index = 0;
         while let Ok(head) = stream.read_until(b"\r\n\r\n", Some(65536)).await {
             let head = String::from_utf8_lossy(&head).into_owned();
-            let Ok((body, body_len)) = read_body(&stream, &head).await else {
-                break;
+            // A path with "/no-continue" answers an `Expect: 100-continue`
+            // request without reading its body, as a server refusing it.
+            let refuse = head.lines().next().is_some_and(|l| l.contains("/no-continue"));
+            let (body, body_len) = if refuse {
+                (Vec::new(), 0)
+            } else if head.to_ascii_lowercase().contains("expect: 100-continue") {
+                if stream.write(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()).await.is_err() {
+                    break;
+                }
+                match read_body(&stream, &head).await {
+                    Ok(b) => b,
+                    Err(_) => break,
+                }
+            } else {
+                match read_body(&stream, &head).await {
+                    Ok(b) => b,
+                    Err(_) => break,
+                }
             };
             let req = Req {
                 conn,

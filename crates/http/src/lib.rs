@@ -22,7 +22,7 @@ pub use http1::{
 /// The client under Tornado's module name.
 pub use client as httpclient;
 pub use client::{
-    BlockingHttpClient, FetchOptions, HttpClient, HttpClientError, HttpClientErrorKind,
+    BlockingHttpClient, BodyWriter, FetchOptions, HttpClient, HttpClientError, HttpClientErrorKind,
     HttpClientOptions, HttpRequest, HttpResponse, TimeInfo, fetch,
 };
 pub use httpserver::{HttpServer, HttpServerOptions};
