@@ -20,6 +20,10 @@ mod slow_server;
 #[path = "../examples/stream_upload.rs"]
 mod stream_upload;
 
+#[allow(dead_code)]
+#[path = "../examples/fetch.rs"]
+mod fetch;
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -49,10 +53,19 @@ fn stream_upload_self_test() {
 }
 
 #[test]
+fn fetch_self_test_uses_one_connection_for_1000_requests() {
+    let _l = common::fresh_loop();
+    fetch::run(args(&["--self-test"])).unwrap();
+    fetch::run(args(&["--self-test", "--stream"])).unwrap();
+}
+
+#[test]
 fn examples_refuse_unknown_arguments() {
     let _l = common::fresh_loop();
     assert!(json_api::run(args(&["--bogus"])).is_err());
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
     assert!(stream_upload::run(args(&["--dir"])).is_err());
+    assert!(fetch::run(args(&["--max-clients", "0", "http://x/"])).is_err());
+    assert!(fetch::run(args(&[])).is_err());
 }
