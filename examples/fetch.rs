@@ -81,7 +81,8 @@ fn fetch_all(args: &Args) -> Future<Summary> {
             let mut request = HttpRequest::with_url(url.clone());
             if args.stream {
                 let s = streamed.clone();
-                request = request.streaming_callback(move |piece| s.set(s.get() + piece.len() as u64));
+                request =
+                    request.streaming_callback(move |piece| s.set(s.get() + piece.len() as u64));
             }
             let f = client.fetch_request(request);
             let quiet = args.quiet;

@@ -13,13 +13,13 @@ use std::io::Write as _;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use client_support::{Action, Req, RawServer, client_error, ok, run};
+use client_support::{Action, RawServer, Req, client_error, ok, run};
 use common::fresh_loop;
 use tornado::concurrent::Future;
 use tornado::r#gen::coroutine;
 use tornado::http::{
-    BodyWriter, HttpClient, HttpClientErrorKind, HttpClientOptions, HttpRequest, fetch,
-    FetchOptions,
+    BodyWriter, FetchOptions, HttpClient, HttpClientErrorKind, HttpClientOptions, HttpRequest,
+    fetch,
 };
 use tornado::tcp::{OverrideResolver, ThreadedResolver};
 
@@ -48,14 +48,19 @@ fn auth_defaults_user_agent_and_if_modified_since() {
     let _l = fresh_loop();
     let s = RawServer::start(echo);
     let url = format!("{}/", s.url);
-    let c = HttpClient::new(HttpClientOptions::new().defaults(
-        HttpRequest::default()
-            .user_agent("suite/1")
-            .header("X-Default", "d")
-            .auth("Aladdin", "open sesame"),
-    ));
+    let c = HttpClient::new(
+        HttpClientOptions::new().defaults(
+            HttpRequest::default()
+                .user_agent("suite/1")
+                .header("X-Default", "d")
+                .auth("Aladdin", "open sesame"),
+        ),
+    );
     let text = fetch_text(&c, HttpRequest::with_url(url.clone()));
-    assert!(text.contains("auth=Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="), "{text}");
+    assert!(
+        text.contains("auth=Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+        "{text}"
+    );
     assert!(text.contains("ua=suite/1|"), "{text}");
     assert!(text.contains("x=d|"), "{text}");
     // The request's own options win over the defaults.
@@ -70,7 +75,10 @@ fn auth_defaults_user_agent_and_if_modified_since() {
     assert!(text.contains("auth=Basic dTpw|"), "{text}");
     assert!(text.contains("ua=own|"), "{text}");
     assert!(text.contains("x=mine|"), "{text}");
-    assert!(text.contains("ims=Sun, 06 Nov 1994 08:49:37 GMT|"), "{text}");
+    assert!(
+        text.contains("ims=Sun, 06 Nov 1994 08:49:37 GMT|"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -81,14 +89,20 @@ fn hostname_mapping_and_a_resolver() {
     let c = HttpClient::new(HttpClientOptions::new().hostname_mapping("api.test", "127.0.0.1"));
     // Connected to 127.0.0.1, the Host still the URL's.
     assert_eq!(
-        fetch_text(&c, HttpRequest::with_url(format!("http://api.test:{port}/"))),
+        fetch_text(
+            &c,
+            HttpRequest::with_url(format!("http://api.test:{port}/"))
+        ),
         format!("api.test:{port}")
     );
-    let c = HttpClient::new(
-        HttpClientOptions::new()
-            .resolver(OverrideResolver::new(ThreadedResolver).map("svc.test", 80, "127.0.0.1", port)),
+    let c =
+        HttpClient::new(HttpClientOptions::new().resolver(
+            OverrideResolver::new(ThreadedResolver).map("svc.test", 80, "127.0.0.1", port),
+        ));
+    assert_eq!(
+        fetch_text(&c, HttpRequest::with_url("http://svc.test/")),
+        "svc.test"
     );
-    assert_eq!(fetch_text(&c, HttpRequest::with_url("http://svc.test/")), "svc.test");
 }
 
 #[test]
@@ -97,12 +111,15 @@ fn allow_ipv6_false_skips_v6_addresses() {
     let s = RawServer::start(|_| ok("v4"));
     let port = s.addr.port();
     let v6_only = vec![format!("[::1]:{port}").parse().unwrap()];
-    let c = HttpClient::new(HttpClientOptions::new().resolver(
-        OverrideResolver::new(ThreadedResolver).map_addrs("six.test", port, v6_only),
-    ));
+    let c = HttpClient::new(
+        HttpClientOptions::new()
+            .resolver(OverrideResolver::new(ThreadedResolver).map_addrs("six.test", port, v6_only)),
+    );
     let c2 = c.clone();
     let e = run(move || {
-        c2.fetch_request(HttpRequest::with_url(format!("http://six.test:{port}/")).allow_ipv6(false))
+        c2.fetch_request(
+            HttpRequest::with_url(format!("http://six.test:{port}/")).allow_ipv6(false),
+        )
     })
     .unwrap_err();
     assert_eq!(client_error(e).kind, HttpClientErrorKind::Connection);
@@ -117,10 +134,21 @@ fn header_callback_gets_each_line() {
     let lines: Rc<RefCell<Vec<String>>> = Rc::default();
     let l2 = lines.clone();
     let url = format!("{}/", s.url);
-    run(move || fetch(&url, FetchOptions::new().header_callback(move |l| l2.borrow_mut().push(l.to_owned())))).unwrap();
+    run(move || {
+        fetch(
+            &url,
+            FetchOptions::new().header_callback(move |l| l2.borrow_mut().push(l.to_owned())),
+        )
+    })
+    .unwrap();
     assert_eq!(
         *lines.borrow(),
-        ["HTTP/1.1 200 Fine\r\n", "X-A: 1\r\n", "Content-Length: 2\r\n", "\r\n"]
+        [
+            "HTTP/1.1 200 Fine\r\n",
+            "X-A: 1\r\n",
+            "Content-Length: 2\r\n",
+            "\r\n"
+        ]
     );
 }
 
@@ -168,11 +196,15 @@ fn gzip_and_deflate_are_decoded_unless_turned_off() {
         let r = run(move || c2.fetch_request(HttpRequest::with_url(url))).unwrap();
         assert_eq!(r.body, plain, "{path}");
         assert_eq!(r.headers.get("Content-Encoding"), None);
-        assert_eq!(r.headers.get("X-Consumed-Content-Encoding"), Some(&path[1..]));
+        assert_eq!(
+            r.headers.get("X-Consumed-Content-Encoding"),
+            Some(&path[1..])
+        );
     }
     let c2 = c.clone();
     let url = format!("{base}/gzip-off");
-    let r = run(move || c2.fetch_request(HttpRequest::with_url(url).decompress_response(false))).unwrap();
+    let r = run(move || c2.fetch_request(HttpRequest::with_url(url).decompress_response(false)))
+        .unwrap();
     assert_eq!(r.body, gzip(&plain));
     assert_eq!(r.headers.get("Content-Encoding"), Some("gzip"));
     let asked: Vec<Option<String>> = s
@@ -189,7 +221,9 @@ fn gzip_and_deflate_are_decoded_unless_turned_off() {
     assert_eq!(e.kind, HttpClientErrorKind::MalformedResponse);
     assert!(matches!(
         e.read_error,
-        Some(tornado::http::ReadError::Body(tornado::http::BodyError::BadGzip(_)))
+        Some(tornado::http::ReadError::Body(
+            tornado::http::BodyError::BadGzip(_)
+        ))
     ));
 }
 
@@ -198,7 +232,9 @@ fn expect_100_continue_sends_the_body_after_the_go_ahead_only() {
     let _l = fresh_loop();
     let s = RawServer::start(|r| {
         if r.line().contains("/no-continue") {
-            Action::ReplyClose(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n".to_vec())
+            Action::ReplyClose(
+                b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            )
         } else {
             ok(&format!("got {}", r.body_len))
         }
@@ -258,7 +294,10 @@ fn streamed_uploads_chunked_or_with_a_length() {
             .body_producer(producer(64, held.clone())),
     );
     // 4 MiB sent without knowing its length: chunked.
-    assert!(text.contains(&format!("len={}|te=chunked", 64 * 64 * 1024)), "{text}");
+    assert!(
+        text.contains(&format!("len={}|te=chunked", 64 * 64 * 1024)),
+        "{text}"
+    );
     assert_eq!(held.get(), 64 * 1024);
     let text = fetch_text(
         &c,
@@ -267,7 +306,10 @@ fn streamed_uploads_chunked_or_with_a_length() {
             .header("Content-Length", &(8 * 64 * 1024).to_string())
             .body_producer(producer(8, held)),
     );
-    assert!(text.contains(&format!("len={}|te=", 8 * 64 * 1024)), "{text}");
+    assert!(
+        text.contains(&format!("len={}|te=", 8 * 64 * 1024)),
+        "{text}"
+    );
     // One connection for both: the streamed request left it reusable.
     assert_eq!(s.connections(), 1);
 }
@@ -296,7 +338,8 @@ fn streamed_downloads_keep_no_body() {
     let big = vec![b'q'; 3 << 20];
     let b2 = big.clone();
     let s = RawServer::start(move |_| {
-        let mut out = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", b2.len()).into_bytes();
+        let mut out =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", b2.len()).into_bytes();
         out.extend_from_slice(&b2);
         Action::Reply(out)
     });
@@ -315,7 +358,11 @@ fn streamed_downloads_keep_no_body() {
     .unwrap();
     assert!(r.body.is_empty());
     assert_eq!(total.get(), big.len());
-    assert!(largest.get() <= 64 * 1024, "pieces are bounded: {}", largest.get());
+    assert!(
+        largest.get() <= 64 * 1024,
+        "pieces are bounded: {}",
+        largest.get()
+    );
 }
 
 #[test]
@@ -337,7 +384,11 @@ fn redirects_of_each_kind_and_loops() {
         if line.contains("/loop") {
             return redirect(302, "/loop");
         }
-        ok(&format!("{} {}", r.line().split(' ').next().unwrap(), r.body_len))
+        ok(&format!(
+            "{} {}",
+            r.line().split(' ').next().unwrap(),
+            r.body_len
+        ))
     });
     let base = s.url.clone();
     let c = HttpClient::new(HttpClientOptions::new());
@@ -350,7 +401,9 @@ fn redirects_of_each_kind_and_loops() {
     ] {
         let text = fetch_text(
             &c,
-            HttpRequest::with_url(format!("{base}/r{code}")).method("POST").body("data"),
+            HttpRequest::with_url(format!("{base}/r{code}"))
+                .method("POST")
+                .body("data"),
         );
         assert_eq!(text, expect, "{code}");
     }
@@ -375,7 +428,11 @@ fn time_info_and_client_limits() {
     let _l = fresh_loop();
     let s = RawServer::start(|_| ok(&"b".repeat(2000)));
     let url = format!("{}/", s.url);
-    let c = HttpClient::new(HttpClientOptions::new().max_body_size(1000).max_header_size(4096));
+    let c = HttpClient::new(
+        HttpClientOptions::new()
+            .max_body_size(1000)
+            .max_header_size(4096),
+    );
     let c2 = c.clone();
     let u2 = url.clone();
     let e = client_error(run(move || c2.fetch_request(HttpRequest::with_url(u2))).unwrap_err());
@@ -411,12 +468,15 @@ fn the_blocking_client_runs_its_own_loop() {
                     break;
                 }
             }
-            w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nsync").unwrap();
+            w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nsync")
+                .unwrap();
         }
     });
     let client = HttpClient::blocking();
     for _ in 0..2 {
-        let r = client.fetch(HttpRequest::with_url(format!("http://127.0.0.1:{port}/"))).unwrap();
+        let r = client
+            .fetch(HttpRequest::with_url(format!("http://127.0.0.1:{port}/")))
+            .unwrap();
         assert_eq!((r.code, r.text().as_str()), (200, "sync"));
     }
     // Both over the one connection the server accepts.

@@ -39,7 +39,12 @@ fn max_clients_2_queues_the_rest_in_order() {
     assert_eq!(s.peak.get(), 2);
     // FIFO: the server saw the requests round by round in the order they
     // were made (the two of one round start together, in either order).
-    let order: Vec<String> = s.requests.borrow().iter().map(|r| r.line().to_owned()).collect();
+    let order: Vec<String> = s
+        .requests
+        .borrow()
+        .iter()
+        .map(|r| r.line().to_owned())
+        .collect();
     for (i, line) in order.iter().enumerate() {
         let round = [i - i % 2, i - i % 2 + 1];
         assert!(
@@ -118,7 +123,9 @@ fn connection_close_and_http10_are_not_pooled() {
     let _l = fresh_loop();
     let s = RawServer::start(|r| {
         if r.line().contains("/close") {
-            Action::Reply(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx".to_vec())
+            Action::Reply(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx".to_vec(),
+            )
         } else {
             Action::Reply(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx".to_vec())
         }
@@ -129,7 +136,8 @@ fn connection_close_and_http10_are_not_pooled() {
     run(move || {
         coroutine(async move {
             for path in ["/close", "/close", "/old", "/old"] {
-                c2.fetch_request(HttpRequest::with_url(format!("{base}{path}"))).await?;
+                c2.fetch_request(HttpRequest::with_url(format!("{base}{path}")))
+                    .await?;
                 assert_eq!(c2.idle_connections(), 0);
             }
             Ok(())
@@ -141,7 +149,8 @@ fn connection_close_and_http10_are_not_pooled() {
     let s = RawServer::start(|_| ok("x"));
     let url = format!("{}/", s.url);
     let c3 = c.clone();
-    run(move || c3.fetch_request(HttpRequest::with_url(url).header("Connection", "close"))).unwrap();
+    run(move || c3.fetch_request(HttpRequest::with_url(url).header("Connection", "close")))
+        .unwrap();
     assert_eq!(c.idle_connections(), 0);
 }
 
@@ -152,7 +161,14 @@ fn idle_connections_per_host_are_limited() {
     let url = format!("{}/", s.url);
     let c = client(HttpClientOptions::new().max_idle_per_host(2));
     let c2 = c.clone();
-    run(move || multi((0..4).map(|_| c2.fetch_request(HttpRequest::with_url(url.clone()))).collect::<Vec<_>>())).unwrap();
+    run(move || {
+        multi(
+            (0..4)
+                .map(|_| c2.fetch_request(HttpRequest::with_url(url.clone())))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .unwrap();
     assert_eq!(s.connections(), 4);
     assert_eq!(c.idle_connections(), 2);
     // No reuse at all with a limit of 0.
@@ -160,7 +176,8 @@ fn idle_connections_per_host_are_limited() {
     let url = format!("{}/", s.url);
     run(move || {
         coroutine(async move {
-            none.fetch_request(HttpRequest::with_url(url.clone())).await?;
+            none.fetch_request(HttpRequest::with_url(url.clone()))
+                .await?;
             none.fetch_request(HttpRequest::with_url(url)).await?;
             Ok(())
         })
@@ -173,7 +190,13 @@ fn idle_connections_per_host_are_limited() {
 /// server (which read it and closed without a word): the case of a server
 /// closing an idle connection just as the client reuses it.
 fn closes_second_request_on_first_connection() -> RawServer {
-    RawServer::start(|r| if r.conn == 0 && r.index == 1 { Action::Close } else { ok("fine") })
+    RawServer::start(|r| {
+        if r.conn == 0 && r.index == 1 {
+            Action::Close
+        } else {
+            ok("fine")
+        }
+    })
 }
 
 #[test]
@@ -202,7 +225,8 @@ fn a_reused_connection_closed_by_the_server_is_retried_once_when_safe() {
     let e = run(move || {
         coroutine(async move {
             c2.fetch_request(HttpRequest::with_url(url.clone())).await?;
-            c2.fetch_request(HttpRequest::with_url(url).method("POST").body("once")).await
+            c2.fetch_request(HttpRequest::with_url(url).method("POST").body("once"))
+                .await
         })
     })
     .unwrap_err();
@@ -233,7 +257,11 @@ fn a_server_closing_idle_connections_is_noticed() {
     })
     .unwrap();
     assert_eq!(s.connections(), 3);
-    assert_eq!(s.request_count(), 3, "dead connections noticed before sending");
+    assert_eq!(
+        s.request_count(),
+        3,
+        "dead connections noticed before sending"
+    );
 }
 
 #[test]
@@ -250,9 +278,12 @@ fn bad_answers_fail_typed_and_leave_the_pool() {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n".to_vec(),
         ),
         l if l.contains("/status") => Action::Reply(b"HTTP/1.1 2x0 OK\r\n\r\n".to_vec()),
-        l if l.contains("/header") => Action::Reply(b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n".to_vec()),
+        l if l.contains("/header") => {
+            Action::Reply(b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n".to_vec())
+        }
         l if l.contains("/gzip") => Action::Reply(
-            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip".to_vec(),
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip"
+                .to_vec(),
         ),
         _ => ok("good"),
     });
@@ -281,7 +312,11 @@ fn bad_answers_fail_typed_and_leave_the_pool() {
         let e = client_error(e);
         assert_eq!(e.kind, kind, "{path}: {e}");
         assert_eq!(c.idle_connections(), 0, "{path}");
-        assert_eq!(s.connections(), before + 1, "{path}: one connection, not retried");
+        assert_eq!(
+            s.connections(),
+            before + 1,
+            "{path}: one connection, not retried"
+        );
     }
 }
 

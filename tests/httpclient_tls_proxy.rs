@@ -39,11 +39,14 @@ struct TestCa {
 
 impl TestCa {
     fn new(name: &str) -> TestCa {
-        let dir = std::env::temp_dir().join(format!("tornado-client-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tornado-client-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, "tornado test CA");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "tornado test CA");
         let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
         let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
             let key = KeyPair::generate().unwrap();
@@ -52,7 +55,10 @@ impl TestCa {
             let cert = p.signed_by(&key, &ca).unwrap();
             (cert, key)
         };
-        let (server, server_key) = leaf(vec!["localhost".into()], ExtendedKeyUsagePurpose::ServerAuth);
+        let (server, server_key) = leaf(
+            vec!["localhost".into()],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
         let (client, client_key) = leaf(vec!["client".into()], ExtendedKeyUsagePurpose::ClientAuth);
         let ca_pem = dir.join("ca.pem");
         std::fs::write(&ca_pem, ca.pem()).unwrap();
@@ -87,7 +93,11 @@ impl TestCa {
             builder.with_no_client_auth()
         };
         let key = PrivateKeyDer::from_pem_slice(self.server_key.as_bytes()).unwrap();
-        Arc::new(builder.with_single_cert(self.server_chain.clone(), key).unwrap())
+        Arc::new(
+            builder
+                .with_single_cert(self.server_chain.clone(), key)
+                .unwrap(),
+        )
     }
 }
 
@@ -110,12 +120,19 @@ impl HttpHandler for Hello {
 }
 
 fn https_server(ca: &TestCa, client_auth: bool) -> (HttpServer<Hello>, u16) {
-    let server = HttpServer::with_tls(Hello, HttpServerOptions::default(), ca.server_config(client_auth));
+    let server = HttpServer::with_tls(
+        Hello,
+        HttpServerOptions::default(),
+        ca.server_config(client_auth),
+    );
     let port = server.listen_on(0, Some("127.0.0.1")).unwrap()[0].port();
     (server, port)
 }
 
-fn get(c: &HttpClient, r: HttpRequest) -> Result<tornado::http::HttpResponse, tornado::ioloop::Error> {
+fn get(
+    c: &HttpClient,
+    r: HttpRequest,
+) -> Result<tornado::http::HttpResponse, tornado::ioloop::Error> {
     let c = c.clone();
     run(move || c.fetch_request(r))
 }
@@ -143,7 +160,13 @@ fn a_test_ca_through_ca_certs_and_the_built_in_roots_refusing_it() {
     // Different TLS settings, a connection of their own (the refused
     // handshake opened none).
     assert_eq!(c.connections_opened(), 2);
-    let e = client_error(get(&c, HttpRequest::with_url(url).ca_certs(ca.dir.join("missing.pem"))).unwrap_err());
+    let e = client_error(
+        get(
+            &c,
+            HttpRequest::with_url(url).ca_certs(ca.dir.join("missing.pem")),
+        )
+        .unwrap_err(),
+    );
     assert_eq!(e.kind, HttpClientErrorKind::Tls);
 }
 
@@ -166,7 +189,10 @@ fn a_client_certificate() {
     // after it with TLS 1.3).
     let e = client_error(get(&c, HttpRequest::with_url(url).ca_certs(&ca.ca_pem)).unwrap_err());
     assert!(
-        matches!(e.kind, HttpClientErrorKind::Tls | HttpClientErrorKind::Connection),
+        matches!(
+            e.kind,
+            HttpClientErrorKind::Tls | HttpClientErrorKind::Connection
+        ),
         "{e}"
     );
 }
@@ -191,7 +217,13 @@ fn absolute_form_through_a_proxy_with_credentials() {
         format!("GET {url} HTTP/1.1 | Basic dTpw")
     );
     // Without the credentials: the proxy's 407.
-    let e = client_error(get(&c, HttpRequest::with_url(url).proxy("127.0.0.1", proxy.port)).unwrap_err());
+    let e = client_error(
+        get(
+            &c,
+            HttpRequest::with_url(url).proxy("127.0.0.1", proxy.port),
+        )
+        .unwrap_err(),
+    );
     assert_eq!(e.kind, HttpClientErrorKind::Status(407));
 }
 
@@ -208,7 +240,11 @@ fn https_through_a_connect_tunnel_and_a_proxy_refusing_it() {
             .proxy("127.0.0.1", proxy.port)
             .proxy_auth("u", "p")
     };
-    let r = get(&c, request(format!("https://localhost:{port}/")).method("DELETE")).unwrap();
+    let r = get(
+        &c,
+        request(format!("https://localhost:{port}/")).method("DELETE"),
+    )
+    .unwrap();
     // TLS end to end: the certificate checked against localhost.
     assert_eq!(r.text(), "secure DELETE");
     assert!(r.time_info.tls > std::time::Duration::ZERO);

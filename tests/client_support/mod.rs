@@ -17,7 +17,9 @@ use tornado::iostream::IOStream;
 use tornado::tcp::{TcpClient, TcpHandler, TcpServer};
 
 /// Runs `f`'s future on the current loop (20 s at most).
-pub fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T, tornado::ioloop::Error> {
+pub fn run<T: 'static>(
+    f: impl FnOnce() -> Future<T> + 'static,
+) -> Result<T, tornado::ioloop::Error> {
     IOLoop::current().run_sync(f, Some(Duration::from_secs(20)))
 }
 
@@ -81,7 +83,11 @@ pub enum Action {
 /// A keep-alive answer with a body.
 pub fn ok(body: &str) -> Action {
     Action::Reply(
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes(),
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
     )
 }
 
@@ -140,7 +146,10 @@ impl RawServer {
 
 /// Reads a body framed by `head` (Content-Length or chunked), keeping at
 /// most 1 MiB of it.
-async fn read_body(stream: &IOStream, head: &str) -> Result<(Vec<u8>, u64), tornado::concurrent::Error> {
+async fn read_body(
+    stream: &IOStream,
+    head: &str,
+) -> Result<(Vec<u8>, u64), tornado::concurrent::Error> {
     let probe = Req {
         conn: 0,
         index: 0,
@@ -195,11 +204,18 @@ impl TcpHandler for Raw {
             let head = String::from_utf8_lossy(&head).into_owned();
             // A path with "/no-continue" answers an `Expect: 100-continue`
             // request without reading its body, as a server refusing it.
-            let refuse = head.lines().next().is_some_and(|l| l.contains("/no-continue"));
+            let refuse = head
+                .lines()
+                .next()
+                .is_some_and(|l| l.contains("/no-continue"));
             let (body, body_len) = if refuse {
                 (Vec::new(), 0)
             } else if head.to_ascii_lowercase().contains("expect: 100-continue") {
-                if stream.write(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()).await.is_err() {
+                if stream
+                    .write(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
+                    .await
+                    .is_err()
+                {
                     break;
                 }
                 match read_body(&stream, &head).await {
@@ -319,7 +335,10 @@ impl TcpHandler for Proxy {
         });
         if self.credentials.is_some() && auth != self.credentials {
             let _ = client
-                .write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n".to_vec())
+                .write(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+                        .to_vec(),
+                )
                 .await;
             client.close();
             return;
@@ -336,7 +355,11 @@ impl TcpHandler for Proxy {
                 client.close();
                 return;
             }
-            let host = if host == "localhost" { "127.0.0.1" } else { host };
+            let host = if host == "localhost" {
+                "127.0.0.1"
+            } else {
+                host
+            };
             let Ok(upstream) = TcpClient::new().connect(host, port, None).await else {
                 client.close();
                 return;
@@ -363,9 +386,17 @@ impl TcpHandler for Proxy {
             client.close();
             return;
         };
-        let mut forwarded = format!("{method} {} HTTP/1.1\r\n", if path.is_empty() { "/" } else { path });
+        let mut forwarded = format!(
+            "{method} {} HTTP/1.1\r\n",
+            if path.is_empty() { "/" } else { path }
+        );
         for l in head.split("\r\n").skip(1) {
-            let name = l.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+            let name = l
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if !l.is_empty() && name != "proxy-authorization" && name != "connection" {
                 forwarded.push_str(l);
                 forwarded.push_str("\r\n");

@@ -15,15 +15,15 @@ pub mod httpserver;
 pub mod httputil;
 pub mod response;
 
-pub use http1::{
-    BodyError, Detached, HeadError, HttpHandler, HttpMessageDelegate, HttpServerDelegate,
-    ReadError, RequestConnection,
-};
 /// The client under Tornado's module name.
 pub use client as httpclient;
 pub use client::{
     BlockingHttpClient, BodyWriter, FetchOptions, HttpClient, HttpClientError, HttpClientErrorKind,
     HttpClientOptions, HttpRequest, HttpResponse, TimeInfo, fetch,
+};
+pub use http1::{
+    BodyError, Detached, HeadError, HttpHandler, HttpMessageDelegate, HttpServerDelegate,
+    ReadError, RequestConnection,
 };
 pub use httpserver::{HttpServer, HttpServerOptions};
 pub use httputil::{HttpHeaders, HttpServerRequest};

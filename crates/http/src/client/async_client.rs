@@ -127,12 +127,7 @@ struct MappingResolver {
 }
 
 impl Resolver for MappingResolver {
-    fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-        family: Family,
-    ) -> Future<Vec<std::net::SocketAddr>> {
+    fn resolve(&self, host: &str, port: u16, family: Family) -> Future<Vec<std::net::SocketAddr>> {
         let host = self.map.get(host).map_or(host, String::as_str);
         self.inner.resolve(host, port, family)
     }
@@ -327,7 +322,10 @@ impl HttpClient {
         }
         let mut request = request.with_defaults(&inner.options.defaults);
         use super::request::Opt;
-        if let (Some(n), false) = (inner.options.max_body_size, request.is_set(Opt::MaxBodySize)) {
+        if let (Some(n), false) = (
+            inner.options.max_body_size,
+            request.is_set(Opt::MaxBodySize),
+        ) {
             request.max_body_size = n;
         }
         if let (Some(n), false) = (
@@ -339,7 +337,12 @@ impl HttpClient {
         let started = Instant::now();
         let phase = Rc::new(RefCell::new(Phase::Running(None)));
         let timeout = request.request_timeout;
-        let work = coroutine(flow::run(self.inner.clone(), request, phase.clone(), started));
+        let work = coroutine(flow::run(
+            self.inner.clone(),
+            request,
+            phase.clone(),
+            started,
+        ));
         let Some(t) = timeout else {
             return work;
         };

@@ -44,7 +44,9 @@ impl BlockingHttpClient {
     pub fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, HttpClientError> {
         let client = self.client.clone();
         // The loop is current while it runs, and the previous one after.
-        let result = self.ioloop.run_sync(move || client.fetch_request(request), None);
+        let result = self
+            .ioloop
+            .run_sync(move || client.fetch_request(request), None);
         result.map_err(|e| match e {
             tornado_ioloop::Error::Future(e) => match e.downcast_ref::<HttpClientError>() {
                 Some(c) => c.clone(),

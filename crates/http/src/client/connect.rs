@@ -182,7 +182,11 @@ async fn open_steps(
     #[cfg(not(feature = "tls"))]
     {
         stream.close();
-        Err(HttpClientError::new(HttpClientErrorKind::InvalidUrl, "https needs the tls feature").into())
+        Err(HttpClientError::new(
+            HttpClientErrorKind::InvalidUrl,
+            "https needs the tls feature",
+        )
+        .into())
     }
 }
 
@@ -208,7 +212,10 @@ async fn tunnel(stream: &IOStream, r: &HttpRequest, url: &Url) -> Result<(), Err
         stream.close();
         return Err(HttpClientError::new(
             HttpClientErrorKind::ProxyRefused(answer.code),
-            format!("proxy refused CONNECT {target}: {} {}", answer.code, answer.reason),
+            format!(
+                "proxy refused CONNECT {target}: {} {}",
+                answer.code, answer.reason
+            ),
         )
         .into());
     }

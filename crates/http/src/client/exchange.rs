@@ -165,7 +165,8 @@ async fn read_head(
     received: &Cell<bool>,
 ) -> Result<(Vec<u8>, ResponseHead), Failed> {
     let raw = reader.read_head(r.max_header_size).await.map_err(|e| {
-        let got = received.get() || !reader.buffered().is_empty() || !matches!(e, ReadError::Closed(_));
+        let got =
+            received.get() || !reader.buffered().is_empty() || !matches!(e, ReadError::Closed(_));
         Failed {
             error: read_error(e),
             received: got,
@@ -250,7 +251,8 @@ pub(crate) async fn exchange(
         mut headers,
         http11,
     } = head;
-    let framing = response_framing(&r.method, code, &headers).map_err(|e| failed(read_error(e.into())))?;
+    let framing =
+        response_framing(&r.method, code, &headers).map_err(|e| failed(read_error(e.into())))?;
     let coding = if r.decompress_response {
         headers
             .get("Content-Encoding")
@@ -339,10 +341,20 @@ mod tests {
 
     #[test]
     fn request_heads() {
-        let text = head_of(&HttpRequest::with_url("http://h/p").method("post").body("abc"));
-        assert!(text.starts_with("POST /p HTTP/1.1\r\nHost: h\r\n"), "{text}");
+        let text = head_of(
+            &HttpRequest::with_url("http://h/p")
+                .method("post")
+                .body("abc"),
+        );
+        assert!(
+            text.starts_with("POST /p HTTP/1.1\r\nHost: h\r\n"),
+            "{text}"
+        );
         assert!(text.contains("Content-Length: 3\r\n"));
-        assert!(!text.contains("Connection"), "keep-alive is HTTP/1.1's default");
+        assert!(
+            !text.contains("Connection"),
+            "keep-alive is HTTP/1.1's default"
+        );
         let text = head_of(&HttpRequest::with_url("http://h:8080/"));
         assert!(text.contains("Host: h:8080\r\n"));
         assert!(!text.contains("Content-Length"));
@@ -357,13 +369,19 @@ mod tests {
             .proxy_auth("u", "p")
             .if_modified_since(std::time::UNIX_EPOCH);
         let text = head_of(&r);
-        assert!(text.starts_with("GET http://h/x?q=1 HTTP/1.1\r\n"), "{text}");
+        assert!(
+            text.starts_with("GET http://h/x?q=1 HTTP/1.1\r\n"),
+            "{text}"
+        );
         assert!(text.contains("Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"));
         assert!(text.contains("Proxy-Authorization: Basic dTpw\r\n"));
         assert!(text.contains("If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n"));
         // Through a tunnel the target stays in origin form, and the proxy's
         // credentials went with CONNECT only.
-        let text = head_of(&HttpRequest { url: "https://h/x".into(), ..r });
+        let text = head_of(&HttpRequest {
+            url: "https://h/x".into(),
+            ..r
+        });
         assert!(text.starts_with("GET /x HTTP/1.1\r\n"));
         assert!(!text.contains("Proxy-Authorization"));
         let streamed = HttpRequest::with_url("http://h/")

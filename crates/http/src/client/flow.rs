@@ -47,7 +47,9 @@ pub(crate) async fn run(
         ..TimeInfo::default()
     });
     if inner.is_closed() {
-        return Err(HttpClientError::new(HttpClientErrorKind::Closed, "the HttpClient was closed").into());
+        return Err(
+            HttpClientError::new(HttpClientErrorKind::Closed, "the HttpClient was closed").into(),
+        );
     }
     let mut redirects = 0;
     loop {

@@ -80,7 +80,10 @@ impl Pool {
                 pool.borrow_mut().expire(&k, id);
             }
         });
-        pool.idle.entry(key).or_default().push(Idle { id, stream, timer });
+        pool.idle
+            .entry(key)
+            .or_default()
+            .push(Idle { id, stream, timer });
     }
 
     /// Closes the connection `id` of `key`, idle too long.

@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tornado_iostream::tls::rustls::{self, ClientConfig, RootCertStore};
 use tornado_iostream::tls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
@@ -21,6 +20,7 @@ use tornado_iostream::tls::rustls::pki_types::pem::PemObject;
 use tornado_iostream::tls::rustls::pki_types::{
     CertificateDer, PrivateKeyDer, ServerName, UnixTime,
 };
+use tornado_iostream::tls::rustls::{self, ClientConfig, RootCertStore};
 
 use super::error::{HttpClientError, HttpClientErrorKind};
 use super::request::HttpRequest;
@@ -44,7 +44,10 @@ pub(crate) fn tls_key(r: &HttpRequest) -> String {
 
 impl TlsCache {
     /// The configuration for `r`'s settings, built on first use.
-    pub(crate) fn config_for(&mut self, r: &HttpRequest) -> Result<Arc<ClientConfig>, HttpClientError> {
+    pub(crate) fn config_for(
+        &mut self,
+        r: &HttpRequest,
+    ) -> Result<Arc<ClientConfig>, HttpClientError> {
         if let Some(c) = &r.tls {
             return Ok(c.clone());
         }
@@ -88,7 +91,10 @@ fn build(r: &HttpRequest) -> Result<ClientConfig, HttpClientError> {
                         .map_err(|e| tls_error(format!("ca_certs {}: {e}", path.display())))?;
                 }
                 if roots.is_empty() {
-                    return Err(tls_error(format!("ca_certs {}: no certificate", path.display())));
+                    return Err(tls_error(format!(
+                        "ca_certs {}: no certificate",
+                        path.display()
+                    )));
                 }
             }
         }
@@ -168,8 +174,12 @@ mod tests {
     #[test]
     fn configs_are_cached_by_settings_and_files_checked() {
         let mut cache = TlsCache::default();
-        let a = cache.config_for(&HttpRequest::with_url("https://x/")).unwrap();
-        let b = cache.config_for(&HttpRequest::with_url("https://y/")).unwrap();
+        let a = cache
+            .config_for(&HttpRequest::with_url("https://x/"))
+            .unwrap();
+        let b = cache
+            .config_for(&HttpRequest::with_url("https://y/"))
+            .unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         let c = cache
             .config_for(&HttpRequest::with_url("https://x/").validate_cert(false))

@@ -204,7 +204,11 @@ mod tests {
             (r.code, r.reason.as_str(), r.headers.get("a"), r.http11),
             (404, "Not Found", Some("b"), true)
         );
-        assert!(!parse_response_head(b"HTTP/1.0 200 OK\r\n\r\n").unwrap().http11);
+        assert!(
+            !parse_response_head(b"HTTP/1.0 200 OK\r\n\r\n")
+                .unwrap()
+                .http11
+        );
         assert!(parse_response_head(b"HTTP/1.1 abc\r\n\r\n").is_err());
     }
 }
