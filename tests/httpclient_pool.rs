@@ -155,6 +155,30 @@ fn connection_close_and_http10_are_not_pooled() {
 }
 
 #[test]
+fn by_default_every_busy_connection_may_stay_idle() {
+    let _l = fresh_loop();
+    let s = RawServer::start(|_| Action::After(Duration::from_millis(30), Box::new(ok("x"))));
+    let url = format!("{}/", s.url);
+    // As many idle connections as max_clients allows busy: a burst of 15
+    // leaves 15 to reuse, and the next burst opens none.
+    let c = client(HttpClientOptions::new().max_clients(20));
+    for _ in 0..2 {
+        let c2 = c.clone();
+        let url = url.clone();
+        run(move || {
+            multi(
+                (0..15)
+                    .map(|_| c2.fetch_request(HttpRequest::with_url(url.clone())))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .unwrap();
+        assert_eq!(c.idle_connections(), 15);
+    }
+    assert_eq!(s.connections(), 15);
+}
+
+#[test]
 fn idle_connections_per_host_are_limited() {
     let _l = fresh_loop();
     let s = RawServer::start(|_| Action::After(Duration::from_millis(30), Box::new(ok("x"))));

@@ -53,7 +53,8 @@ pub struct HttpClientOptions {
     /// How long an idle keep-alive connection is kept (default 60 s).
     pub idle_timeout: Duration,
     /// Idle connections kept per host (scheme, host, port, proxy and TLS
-    /// settings) at most (default 10; 0 turns connection reuse off).
+    /// settings) at most (default: `max_clients`, as many as can be busy
+    /// at once; 0 turns connection reuse off).
     pub max_idle_per_host: usize,
 }
 
@@ -67,7 +68,7 @@ impl Default for HttpClientOptions {
             max_body_size: None,
             max_header_size: None,
             idle_timeout: Duration::from_secs(60),
-            max_idle_per_host: 10,
+            max_idle_per_host: usize::MAX,
         }
     }
 }
@@ -255,7 +256,10 @@ impl HttpClient {
                 inner: resolver,
             })
         };
-        let pool = Pool::new(options.max_idle_per_host, options.idle_timeout);
+        // More idle connections than can ever be busy at once would only
+        // wait for their idle timeout.
+        let max_idle = options.max_idle_per_host.min(options.max_clients);
+        let pool = Pool::new(max_idle, options.idle_timeout);
         HttpClient {
             inner: Rc::new(Inner {
                 connector: Connector {
