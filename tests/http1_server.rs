@@ -31,7 +31,7 @@ impl HttpHandler for Echo {
         if req.path == "/plus" {
             // A handler's own invalid Content-Length.
             h.add("Content-Length", "+5");
-            let _ = resp.write_headers(200, None, &h, b"hello");
+            drop(resp.write_headers(200, None, &h, b"hello"));
             let _ = resp.finish().await;
             return;
         }
@@ -330,7 +330,7 @@ impl HttpMessageDelegate for StreamingMessage {
         let mut h = HttpHeaders::new();
         h.add("Content-Length", body.len().to_string());
         let resp = self.conn.response();
-        let _ = resp.write_headers(200, None, &h, body.as_bytes());
+        drop(resp.write_headers(200, None, &h, body.as_bytes()));
         let _ = resp.finish().await;
     }
 

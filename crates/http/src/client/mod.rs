@@ -34,7 +34,7 @@ mod url;
 pub use async_client::{HttpClient, HttpClientOptions};
 pub use blocking::BlockingHttpClient;
 pub use error::{HttpClientError, HttpClientErrorKind};
-pub use request::{BodyProducer, BodyWriter, FetchOptions, HttpRequest};
+pub use request::{BodyProducer, BodyWriter, FetchOptions, HeaderCallback, HttpRequest};
 pub use response::{HttpResponse, TimeInfo};
 
 use tornado_concurrent::Future;

@@ -19,6 +19,9 @@ use crate::httputil::HttpHeaders;
 /// it is done. Without a `Content-Length` header the body is sent chunked.
 pub type BodyProducer = Rc<dyn Fn(BodyWriter) -> Future<()>>;
 
+/// Receives each line of a response head (Tornado's `header_callback`).
+pub type HeaderCallback = Rc<dyn Fn(&str)>;
+
 /// Writes a streamed request body: each [`BodyWriter::write`] resolves once
 /// the connection took the bytes, so a producer awaiting it never holds
 /// more than one piece in memory.
@@ -128,7 +131,7 @@ pub struct HttpRequest {
     pub streaming_callback: Option<Rc<dyn Fn(Vec<u8>)>>,
     /// Receives each line of the response head as it was sent (the status
     /// line, each field, the final `\r\n`), as Tornado's `header_callback`.
-    pub header_callback: Option<Rc<dyn Fn(&str)>>,
+    pub header_callback: Option<HeaderCallback>,
     /// Fail on a non-2xx final answer (default true); when false the
     /// response comes back with its `error` set.
     pub raise_error: bool,
