@@ -487,3 +487,24 @@ fn the_blocking_client_runs_its_own_loop() {
         .unwrap_err();
     assert_eq!(e.kind, HttpClientErrorKind::ConnectionRefused);
 }
+
+#[test]
+fn a_panicking_callback_fails_its_fetch_only() {
+    let _l = fresh_loop();
+    let s = RawServer::start(|_| ok("body"));
+    let url = format!("{}/", s.url);
+    let c = HttpClient::new(HttpClientOptions::new());
+    let c2 = c.clone();
+    let u2 = url.clone();
+    let e = run(move || {
+        c2.fetch_request(
+            HttpRequest::with_url(u2).streaming_callback(|_| panic!("callback bug")),
+        )
+    })
+    .unwrap_err();
+    assert!(format!("{e}").contains("callback bug"), "{e}");
+    // The connection it was on is not reused; the client goes on.
+    assert_eq!(c.idle_connections(), 0);
+    assert_eq!(fetch_text(&c, HttpRequest::with_url(url)), "body");
+    assert_eq!(c.active_requests(), 0);
+}

@@ -177,6 +177,7 @@ pub(crate) enum Opt {
     MaxHeaderSize,
     MaxBodySize,
     TcpClient,
+    #[cfg(feature = "tls")]
     Tls,
 }
 
