@@ -497,9 +497,7 @@ fn a_panicking_callback_fails_its_fetch_only() {
     let c2 = c.clone();
     let u2 = url.clone();
     let e = run(move || {
-        c2.fetch_request(
-            HttpRequest::with_url(u2).streaming_callback(|_| panic!("callback bug")),
-        )
+        c2.fetch_request(HttpRequest::with_url(u2).streaming_callback(|_| panic!("callback bug")))
     })
     .unwrap_err();
     assert!(format!("{e}").contains("callback bug"), "{e}");
@@ -507,4 +505,23 @@ fn a_panicking_callback_fails_its_fetch_only() {
     assert_eq!(c.idle_connections(), 0);
     assert_eq!(fetch_text(&c, HttpRequest::with_url(url)), "body");
     assert_eq!(c.active_requests(), 0);
+}
+
+#[test]
+fn network_interface_is_the_source_address() {
+    let _l = fresh_loop();
+    let s = RawServer::start(|_| ok("x"));
+    let url = format!("{}/", s.url);
+    let source: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let c = HttpClient::new(HttpClientOptions::new());
+    fetch_text(
+        &c,
+        HttpRequest::with_url(url.clone()).network_interface(source),
+    );
+    fetch_text(&c, HttpRequest::with_url(url));
+    let peers = s.peers.borrow();
+    assert_eq!(peers[0].ip(), source);
+    // Another source address, another pooled connection.
+    assert_eq!(peers.len(), 2);
+    assert_eq!(peers[1].ip().to_string(), "127.0.0.1");
 }

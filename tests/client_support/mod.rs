@@ -98,6 +98,7 @@ pub struct Raw {
     pub requests: Rc<RefCell<Vec<Req>>>,
     pub active: Rc<Cell<usize>>,
     pub peak: Rc<Cell<usize>>,
+    pub peers: Rc<RefCell<Vec<SocketAddr>>>,
 }
 
 /// A scripted server on 127.0.0.1 and its base URL.
@@ -108,6 +109,8 @@ pub struct RawServer {
     pub conns: Rc<Cell<usize>>,
     pub requests: Rc<RefCell<Vec<Req>>>,
     pub peak: Rc<Cell<usize>>,
+    /// The address of each connection's client.
+    pub peers: Rc<RefCell<Vec<SocketAddr>>>,
 }
 
 impl RawServer {
@@ -119,8 +122,10 @@ impl RawServer {
             requests: Rc::default(),
             active: Rc::default(),
             peak: Rc::default(),
+            peers: Rc::default(),
         };
         let (conns, requests, peak) = (raw.conns.clone(), raw.requests.clone(), raw.peak.clone());
+        let peers = raw.peers.clone();
         let server = TcpServer::new(raw);
         let addr = server.listen_on(0, Some("127.0.0.1")).unwrap()[0];
         RawServer {
@@ -130,6 +135,7 @@ impl RawServer {
             conns,
             requests,
             peak,
+            peers,
         }
     }
 
@@ -196,7 +202,8 @@ async fn read_body(
 }
 
 impl TcpHandler for Raw {
-    async fn handle_stream(&self, stream: IOStream, _address: SocketAddr) {
+    async fn handle_stream(&self, stream: IOStream, address: SocketAddr) {
+        self.peers.borrow_mut().push(address);
         let conn = self.conns.get();
         self.conns.set(conn + 1);
         let mut index = 0;
