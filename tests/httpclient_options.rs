@@ -525,3 +525,38 @@ fn network_interface_is_the_source_address() {
     assert_eq!(peers.len(), 2);
     assert_eq!(peers[1].ip().to_string(), "127.0.0.1");
 }
+
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let _l = fresh_loop();
+    let other = RawServer::start(echo);
+    let elsewhere = format!("{}/landed", other.url);
+    let s = RawServer::start(move |r| {
+        if r.line().contains("/away") {
+            Action::Reply(
+                format!("HTTP/1.1 302 Found\r\nLocation: {elsewhere}\r\nContent-Length: 0\r\n\r\n")
+                    .into_bytes(),
+            )
+        } else if r.line().contains("/here") {
+            Action::Reply(
+                b"HTTP/1.1 302 Found\r\nLocation: /same\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            )
+        } else {
+            echo(r)
+        }
+    });
+    let c = HttpClient::new(HttpClientOptions::new());
+    let text = fetch_text(
+        &c,
+        HttpRequest::with_url(format!("{}/here", s.url)).auth("u", "p"),
+    );
+    assert!(
+        text.contains("auth=Basic dTpw|"),
+        "same origin keeps them: {text}"
+    );
+    let text = fetch_text(
+        &c,
+        HttpRequest::with_url(format!("{}/away", s.url)).auth("u", "p"),
+    );
+    assert!(text.starts_with("GET /landed HTTP/1.1|auth=|"), "{text}");
+}
