@@ -189,6 +189,10 @@ pub(crate) enum Phase {
     Queued(Future<()>),
     /// Connecting or exchanging on this stream (if one is open yet).
     Running(Option<IOStream>),
+    /// The request timed out: whatever the abandoned work gets next (a
+    /// slot granted in the same iteration, a connection just opened) it
+    /// gives back at once.
+    TimedOut,
 }
 
 /// An asynchronous HTTP client (Tornado's `AsyncHTTPClient`). Handles are
@@ -231,7 +235,7 @@ pub(crate) enum Phase {
 /// ```
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
 }
 
 thread_local! {
@@ -352,7 +356,8 @@ impl HttpClient {
         };
         let max_clients = inner.options.max_clients;
         deadline(t, work, move || {
-            let message = match &mut *phase.borrow_mut() {
+            let mut phase = phase.borrow_mut();
+            let message = match &mut *phase {
                 Phase::Queued(waiter) => {
                     // Out of the queue: the slot goes to the next one.
                     let _ = waiter.set_exception(HttpClientError::new(
@@ -370,7 +375,9 @@ impl HttpClient {
                     }
                     format!("request timed out after {t:?}")
                 }
+                Phase::TimedOut => format!("request timed out after {t:?}"),
             };
+            *phase = Phase::TimedOut;
             HttpClientError::new(HttpClientErrorKind::Timeout, message)
         })
     }

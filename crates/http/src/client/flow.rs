@@ -41,6 +41,10 @@ pub(crate) async fn run(
     }
     waiter.await?;
     let _slot = Slot(inner.clone());
+    if matches!(*phase.borrow(), Phase::TimedOut) {
+        // Granted a slot in the iteration the timeout fired: give it back.
+        return Err(timed_out());
+    }
     *phase.borrow_mut() = Phase::Running(None);
     let timing = RefCell::new(TimeInfo {
         queue: started.elapsed(),
@@ -89,6 +93,11 @@ pub(crate) async fn run(
     }
 }
 
+/// The error of abandoned work (nobody sees it: the fetch already failed).
+fn timed_out() -> Error {
+    HttpClientError::new(HttpClientErrorKind::Timeout, "request timed out").into()
+}
+
 /// Turns `request` into the request a `code` redirect to `next` asks for.
 fn redirect(request: &mut HttpRequest, from: &Url, next: String, code: u16) {
     // 301/302/303 become a GET without body (what browsers do, and RFC
@@ -119,6 +128,14 @@ fn redirect(request: &mut HttpRequest, from: &Url, next: String, code: u16) {
     request.url = next;
 }
 
+/// Back to "running, no stream" between exchanges, unless timed out.
+fn set_running(phase: &RefCell<Phase>) {
+    let mut p = phase.borrow_mut();
+    if !matches!(*p, Phase::TimedOut) {
+        *p = Phase::Running(None);
+    }
+}
+
 /// One request/response on a pooled or new connection, retried once on a
 /// new connection when a reused one failed before any answer.
 async fn once(
@@ -146,13 +163,18 @@ async fn once(
                 s
             }
         };
+        if matches!(*phase.borrow(), Phase::TimedOut) {
+            // The fetch timed out while this connection was being opened.
+            stream.close();
+            return Err(timed_out());
+        }
         *phase.borrow_mut() = Phase::Running(Some(stream.clone()));
         match exchange(stream.clone(), request, url, started, timing).await {
             Ok(Exchanged {
                 response,
                 keep_alive,
             }) => {
-                *phase.borrow_mut() = Phase::Running(None);
+                set_running(phase);
                 if keep_alive && !inner.is_closed() {
                     Pool::put(&inner.pool, key, stream);
                 } else {
@@ -161,7 +183,7 @@ async fn once(
                 return Ok(response);
             }
             Err(failed) => {
-                *phase.borrow_mut() = Phase::Running(None);
+                set_running(phase);
                 stream.close();
                 if reused && !failed.received && request.idempotent() {
                     log::debug!(
@@ -175,5 +197,38 @@ async fn once(
                 return Err(failed.error);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tornado_ioloop::IOLoop;
+
+    use super::*;
+    use crate::client::{HttpClient, HttpClientOptions};
+
+    #[test]
+    fn work_abandoned_by_its_timeout_gives_its_slot_back_unused() {
+        let ioloop = IOLoop::new().unwrap();
+        ioloop.make_current();
+        let client = HttpClient::new(HttpClientOptions::new().max_clients(1));
+        let inner = client.inner.clone();
+        // The timeout fired just before the slot was granted.
+        let phase = Rc::new(RefCell::new(Phase::TimedOut));
+        // Port 1: were a connection attempted, the error would be "refused".
+        let request = HttpRequest::with_url("http://127.0.0.1:1/");
+        let e = ioloop
+            .run_sync(
+                move || tornado_gen::coroutine(run(inner, request, phase, Instant::now())),
+                None,
+            )
+            .unwrap_err();
+        let tornado_ioloop::Error::Future(e) = e else {
+            panic!("{e}")
+        };
+        let e = e.downcast_ref::<HttpClientError>().unwrap();
+        assert_eq!(e.kind, HttpClientErrorKind::Timeout);
+        assert_eq!(client.active_requests(), 0);
+        assert_eq!(client.connections_opened(), 0);
     }
 }
