@@ -22,6 +22,8 @@ pub mod response;
 
 /// The client under Tornado's module name.
 pub use client as httpclient;
+#[doc(hidden)]
+pub use client::fuzzing;
 pub use client::{
     BlockingHttpClient, BodyWriter, FetchOptions, HttpClient, HttpClientError, HttpClientErrorKind,
     HttpClientOptions, HttpRequest, HttpResponse, TimeInfo, fetch,

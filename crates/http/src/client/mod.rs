@@ -24,6 +24,8 @@ mod deadline;
 mod error;
 mod exchange;
 mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 mod pool;
 mod request;
 mod response;
