@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
     })
     .expect("the peer reads until the server closes");
     let end = find_head_end(&wire, 0).expect("a handshake answer");
-    let (code, _, headers) = parse_response_head(&wire[..end]).expect("a well-formed answer");
+    let tornado_http::http1::head::ResponseHead { code, headers, .. } = parse_response_head(&wire[..end]).expect("a well-formed answer");
     assert_eq!(code, 101);
     let expect = Expect {
         masked: false,

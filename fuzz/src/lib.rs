@@ -43,7 +43,7 @@ pub fn split_responses(mut wire: &[u8], head_requests: bool) -> Vec<Response> {
     while !wire.is_empty() {
         let end = find_head_end(wire, 0)
             .unwrap_or_else(|| panic!("unterminated response head: {:?}", String::from_utf8_lossy(wire)));
-        let (code, _, headers) = parse_response_head(&wire[..end])
+        let tornado_http::http1::head::ResponseHead { code, headers, .. } = parse_response_head(&wire[..end])
             .unwrap_or_else(|e| panic!("server wrote a bad head ({e}): {:?}", String::from_utf8_lossy(&wire[..end])));
         wire = &wire[end..];
         let len = if code == 100 {

@@ -51,7 +51,10 @@ pub fn join_url(base: &str, location: &str) -> Result<String, HttpClientError> {
 /// Sends `request` (its URL names the target; nothing is connected) on
 /// `stream` and reads the answer as a fetch does: the response and
 /// whether the connection could carry another request.
-pub async fn exchange(stream: IOStream, request: &HttpRequest) -> Result<(HttpResponse, bool), Error> {
+pub async fn exchange(
+    stream: IOStream,
+    request: &HttpRequest,
+) -> Result<(HttpResponse, bool), Error> {
     let url = Url::parse(&request.url)?;
     let timing = std::cell::RefCell::default();
     let started = std::time::Instant::now();

@@ -13,7 +13,7 @@ use tornado_ioloop::IOLoop;
 use tornado_iostream::IOStream;
 
 use super::framing::{Framing, response_framing};
-use super::head::parse_response_head;
+use super::head::{ResponseHead, parse_response_head};
 use super::reader::{BodyReader, Reader};
 use super::writer::ResponseWriter;
 use crate::httputil::HttpHeaders;
@@ -39,7 +39,7 @@ fn round_trip(pieces: Vec<Vec<u8>>, chunk_size: usize) -> (Vec<Vec<u8>>, Vec<u8>
                     server.close();
                     let mut r = Reader::new(client);
                     let head = r.read_head(4096).await?;
-                    let (code, _, headers) = parse_response_head(&head)?;
+                    let ResponseHead { code, headers, .. } = parse_response_head(&head)?;
                     let framing = response_framing("GET", code, &headers)?;
                     assert_eq!(framing, Framing::Chunked);
                     let mut body = BodyReader::new(framing, usize::MAX, chunk_size);
