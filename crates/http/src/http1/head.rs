@@ -117,6 +117,11 @@ pub fn parse_response_head(head: &[u8]) -> Result<ResponseHead, HeadError> {
     let code = parsed
         .code
         .ok_or_else(|| HeadError::Malformed("no status code".into()))?;
+    if code < 100 {
+        // Three digits, but no status (RFC 9110 §15: 100 to 599); a 0
+        // would pass for no answer at all with callers that test ranges.
+        return Err(HeadError::Malformed(format!("status code {code:03}")));
+    }
     let reason = parsed.reason.unwrap_or("").to_owned();
     Ok(ResponseHead {
         code,
@@ -210,5 +215,20 @@ mod tests {
                 .http11
         );
         assert!(parse_response_head(b"HTTP/1.1 abc\r\n\r\n").is_err());
+        // Found by the http_response fuzz target: `000` was a response
+        // with status 0.
+        for bad in [&b"HTTP/1.1 000 OK\r\n\r\n"[..], b"HTTP/1.1 099 X\r\n\r\n"] {
+            assert!(
+                matches!(parse_response_head(bad), Err(HeadError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(
+            parse_response_head(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .unwrap()
+                .code,
+            100
+        );
     }
 }
