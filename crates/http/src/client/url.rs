@@ -37,17 +37,36 @@ impl Url {
             let (h, after) = v6
                 .split_once(']')
                 .ok_or_else(|| bad("unclosed IPv6 address"))?;
-            (h, after.strip_prefix(':'))
+            if h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("bad IPv6 address"));
+            }
+            // Only a port may follow the brackets: anything else would be
+            // dropped silently (a `:8080` after junk went to port 80).
+            match after {
+                "" => (h, None),
+                _ => (
+                    h,
+                    Some(after.strip_prefix(':').ok_or_else(|| bad("bad port"))?),
+                ),
+            }
         } else {
-            match authority.rsplit_once(':') {
+            let (h, p) = match authority.rsplit_once(':') {
                 Some((h, p)) => (h, Some(p)),
                 None => (authority, None),
+            };
+            if !h.bytes().all(reg_name_byte) {
+                return Err(bad("bad host"));
             }
+            (h, p)
         };
         if host.is_empty() {
             return Err(bad("no host"));
         }
         let port = match port {
+            // Digits only: `u16::from_str` would take `+80`.
+            Some(p) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(bad("bad port"));
+            }
             Some(p) => p.parse().map_err(|_| bad("bad port"))?,
             None if https => 443,
             None => 80,
@@ -92,6 +111,13 @@ impl Url {
     }
 }
 
+/// A byte of an RFC 3986 reg-name (unreserved, percent-encoded,
+/// sub-delims), or of a non-ASCII (internationalized) name: no spaces,
+/// controls, `:` or other delimiters.
+fn reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80 || b"-._~%!$&'()*+,;=".contains(&b)
+}
+
 /// Resolves a `Location` against the URL it came from.
 pub(crate) fn join_url(base: &Url, location: &str) -> String {
     if location.contains("://") {
@@ -128,6 +154,22 @@ mod tests {
         assert!(Url::parse("http:///x").is_err());
         assert!(Url::parse("http://u:p@x/").is_err());
         assert!(Url::parse("http://x:port/").is_err());
+        // Found by the client_url fuzz target: junk after an IPv6 literal
+        // dropped the port that followed it.
+        for bad in [
+            "http://[::1]':8080/x",
+            "http://[::1]x/",
+            "http://[not v6]/",
+            "http://a:b:80/",
+            "http://a b/",
+            "http://a\0/",
+            "http://a:+80/",
+            "http://a:/",
+        ] {
+            assert!(Url::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Url::parse("http://[::1]/").unwrap().port, 80);
+        assert_eq!(Url::parse("http://caf\u{e9}.example:81/").unwrap().port, 81);
         let base = Url::parse("http://h:1/dir/page?x").unwrap();
         assert_eq!(join_url(&base, "other"), "http://h:1/dir/other");
         assert_eq!(join_url(&base, "/root"), "http://h:1/root");
