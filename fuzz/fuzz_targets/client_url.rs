@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         u.host.clone()
     };
-    let port_given = u.authority.strip_prefix(host.as_str()).and_then(|r| r.strip_prefix(':'));
+    let port_given = u
+        .authority
+        .strip_prefix(host.as_str())
+        .and_then(|r| r.strip_prefix(':'));
     assert!(
         u.authority == host || port_given.and_then(|p| p.parse::<u16>().ok()) == Some(u.port),
         "{url:?}: authority {:?} is not host {:?} and port {}",

@@ -33,7 +33,13 @@ fuzz_target!(|input: Input<'_>| {
     // The fuzzer cannot forge an HMAC: a fuzzed value is never valid
     // under a secret it did not sign with.
     assert_eq!(
-        decode_signed_value("not the fuzzer's secret", input.name, input.signed, age, now),
+        decode_signed_value(
+            "not the fuzzer's secret",
+            input.name,
+            input.signed,
+            age,
+            now
+        ),
         None
     );
     let _ = decode_signed_value(input.secret, input.name, input.signed, age, now);
@@ -44,5 +50,8 @@ fuzz_target!(|input: Input<'_>| {
         "{signed}"
     );
     let other = format!("{}x", input.name);
-    assert_eq!(decode_signed_value(input.secret, &other, &signed, age, now), None);
+    assert_eq!(
+        decode_signed_value(input.secret, &other, &signed, age, now),
+        None
+    );
 });

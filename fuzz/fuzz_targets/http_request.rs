@@ -74,7 +74,10 @@ fuzz_target!(|data: &[u8]| {
     let wire = run(async move {
         let server = Rc::new(HttpServer::new(Echo, options));
         let (a, b) = UnixStream::pair()?;
-        let (server_side, client) = (IOStream::with_options(a, stream_options)?, IOStream::new(b)?);
+        let (server_side, client) = (
+            IOStream::with_options(a, stream_options)?,
+            IOStream::new(b)?,
+        );
         let s = server.clone();
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         spawn(async move {

@@ -53,7 +53,11 @@ fuzz_target!(|data: &[u8]| {
     })
     .expect("the exchange runs");
     if let Ok((response, _keep_alive)) = outcome {
-        assert!((100..1000).contains(&response.code), "status {}", response.code);
+        assert!(
+            (100..1000).contains(&response.code),
+            "status {}",
+            response.code
+        );
         let body = response.body.len() + streamed.borrow().len();
         assert!(body <= max_body, "{body} bytes past a limit of {max_body}");
         if method == "HEAD" {

@@ -99,7 +99,11 @@ fn reads_over(data: &[u8], pieces: VecDeque<usize>, reads: &[Read], small: bool)
         b.write_all(&data)?;
         b.shutdown(std::net::Shutdown::Write)?;
         let options = StreamOptions {
-            max_buffer_size: if small { 64 } else { StreamOptions::default().max_buffer_size },
+            max_buffer_size: if small {
+                64
+            } else {
+                StreamOptions::default().max_buffer_size
+            },
             ..StreamOptions::default()
         };
         let left = Rc::new(RefCell::new(pieces));
@@ -107,7 +111,9 @@ fn reads_over(data: &[u8], pieces: VecDeque<usize>, reads: &[Read], small: bool)
         let mut out = Vec::new();
         for r in reads {
             let f = match r {
-                Read::Until { delimiter, max } => stream.read_until(&delimiter, max.map(usize::from)),
+                Read::Until { delimiter, max } => {
+                    stream.read_until(&delimiter, max.map(usize::from))
+                }
                 Read::Regex { pattern, max } => {
                     let re = Regex::new(PATTERNS[usize::from(pattern) % PATTERNS.len()]).unwrap();
                     stream.read_until_regex(&re, max.map(usize::from))
@@ -133,10 +139,19 @@ fuzz_target!(|input: Input| {
     if input.data.len() > 16 * 1024 || input.reads.len() > 64 {
         return;
     }
-    let whole = reads_over(&input.data, VecDeque::new(), &input.reads, input.small_buffer);
+    let whole = reads_over(
+        &input.data,
+        VecDeque::new(),
+        &input.reads,
+        input.small_buffer,
+    );
     let mut pieces = VecDeque::new();
     let mut total = 0;
-    let sizes = if input.pieces.is_empty() { vec![1] } else { input.pieces.clone() };
+    let sizes = if input.pieces.is_empty() {
+        vec![1]
+    } else {
+        input.pieces.clone()
+    };
     for &s in sizes.iter().cycle() {
         if total >= input.data.len() {
             break;
@@ -146,7 +161,14 @@ fuzz_target!(|input: Input| {
         total += s;
     }
     let split = reads_over(&input.data, pieces, &input.reads, input.small_buffer);
-    assert_eq!(whole, split, "reads differ between one piece and {:?}", input.pieces);
+    assert_eq!(
+        whole, split,
+        "reads differ between one piece and {:?}",
+        input.pieces
+    );
     let read: Vec<u8> = whole.iter().flatten().flatten().copied().collect();
-    assert!(input.data.starts_with(&read), "the reads are not the input's bytes in order");
+    assert!(
+        input.data.starts_with(&read),
+        "the reads are not the input's bytes in order"
+    );
 });

@@ -29,7 +29,11 @@ fuzz_target!(|input: Input| {
     let mut d = Decompressor::new(input.no_context_takeover);
     for m in &input.raw {
         if let Ok(out) = d.decompress(m, MAX) {
-            assert!(out.len() <= MAX, "{} bytes inflated past the limit", out.len());
+            assert!(
+                out.len() <= MAX,
+                "{} bytes inflated past the limit",
+                out.len()
+            );
         }
     }
     let opts = CompressionOptions {
@@ -42,7 +46,9 @@ fuzz_target!(|input: Input| {
     let mut d = Decompressor::new(input.no_context_takeover);
     for m in &input.plain {
         let compressed = c.compress(m);
-        let back = d.decompress(&compressed, usize::MAX).expect("our own compression inflates");
+        let back = d
+            .decompress(&compressed, usize::MAX)
+            .expect("our own compression inflates");
         assert_eq!(&back, m);
     }
 });

@@ -15,15 +15,14 @@ use libfuzzer_sys::fuzz_target;
 use tornado_fuzz::run;
 use tornado_gen::spawn;
 use tornado_http::http1::framing::find_head_end;
-use tornado_http::http1::head::parse_response_head;
+use tornado_http::http1::head::{ResponseHead, parse_response_head};
 use tornado_http::httpserver::{HttpServer, HttpServerOptions};
 use tornado_iostream::IOStream;
 use tornado_tcp::TcpHandler;
 use tornado_web::{Application, Context, route};
 use tornado_websocket::frame::{Expect, parse_header};
 use tornado_websocket::{
-    CompressionOptions, Message, WebSocket, WebSocketConnection, WebSocketHandler,
-    WebSocketOptions,
+    CompressionOptions, Message, WebSocket, WebSocketConnection, WebSocketHandler, WebSocketOptions,
 };
 
 /// Echoes every message; compression when offered; a small size limit so
@@ -81,7 +80,11 @@ fuzz_target!(|data: &[u8]| {
         let (server_side, client) = (IOStream::new(a)?, IOStream::new(b)?);
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         spawn(async move {
-            server.tcp().handler().handle_stream(server_side, addr).await;
+            server
+                .tcp()
+                .handler()
+                .handle_stream(server_side, addr)
+                .await;
             Ok(())
         });
         drop(client.write(input));
@@ -90,7 +93,8 @@ fuzz_target!(|data: &[u8]| {
     })
     .expect("the peer reads until the server closes");
     let end = find_head_end(&wire, 0).expect("a handshake answer");
-    let tornado_http::http1::head::ResponseHead { code, headers, .. } = parse_response_head(&wire[..end]).expect("a well-formed answer");
+    let ResponseHead { code, headers, .. } =
+        parse_response_head(&wire[..end]).expect("a well-formed answer");
     assert_eq!(code, 101);
     let expect = Expect {
         masked: false,

@@ -1,12 +1,12 @@
-//! Helpers shared by the fuzz targets: one loop per process, socket pairs,
-//! and a checker for the HTTP responses a server wrote.
+//! Helpers shared by the fuzz targets: one loop per process, and a checker
+//! for the HTTP responses a server wrote.
 
 use std::future::Future as StdFuture;
 
 use tornado_concurrent::Error;
 use tornado_gen::coroutine;
 use tornado_http::http1::framing::find_head_end;
-use tornado_http::http1::head::parse_response_head;
+use tornado_http::http1::head::{ResponseHead, parse_response_head};
 use tornado_ioloop::IOLoop;
 
 thread_local! {
@@ -18,7 +18,9 @@ thread_local! {
 /// Runs `body` as a coroutine on the process's loop until it is done.
 /// A panic anywhere aborts (libFuzzer's panic hook), even one the loop or
 /// the coroutine runner would catch, so a caught panic is still a crash.
-pub fn run<T: 'static>(body: impl StdFuture<Output = Result<T, Error>> + 'static) -> Result<T, tornado_ioloop::Error> {
+pub fn run<T: 'static>(
+    body: impl StdFuture<Output = Result<T, Error>> + 'static,
+) -> Result<T, tornado_ioloop::Error> {
     LOOP.with(|l| l.run_sync(move || coroutine(body), None))
 }
 
@@ -41,10 +43,19 @@ pub struct Response {
 pub fn split_responses(mut wire: &[u8], head_requests: bool) -> Vec<Response> {
     let mut out = Vec::new();
     while !wire.is_empty() {
-        let end = find_head_end(wire, 0)
-            .unwrap_or_else(|| panic!("unterminated response head: {:?}", String::from_utf8_lossy(wire)));
-        let tornado_http::http1::head::ResponseHead { code, headers, .. } = parse_response_head(&wire[..end])
-            .unwrap_or_else(|e| panic!("server wrote a bad head ({e}): {:?}", String::from_utf8_lossy(&wire[..end])));
+        let end = find_head_end(wire, 0).unwrap_or_else(|| {
+            panic!(
+                "unterminated response head: {:?}",
+                String::from_utf8_lossy(wire)
+            )
+        });
+        let ResponseHead { code, headers, .. } =
+            parse_response_head(&wire[..end]).unwrap_or_else(|e| {
+                panic!(
+                    "server wrote a bad head ({e}): {:?}",
+                    String::from_utf8_lossy(&wire[..end])
+                )
+            });
         wire = &wire[end..];
         let len = if code == 100 {
             0
@@ -58,7 +69,10 @@ pub fn split_responses(mut wire: &[u8], head_requests: bool) -> Vec<Response> {
         let bodiless = head_requests && (wire.is_empty() || wire.starts_with(b"HTTP/1."));
         let len = if bodiless { 0 } else { len };
         assert!(wire.len() >= len, "response {code} cut short");
-        out.push(Response { code, body: wire[..len].to_vec() });
+        out.push(Response {
+            code,
+            body: wire[..len].to_vec(),
+        });
         wire = &wire[len..];
     }
     out
