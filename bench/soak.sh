@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Soak and fault runs against the example servers (bench/README.md, "Soak
+# and faults"). From the workspace root:
+#
+#   bash bench/soak.sh                  # echo, hello (and websocket if the example exists):
+#                                       # 10,000 connections for 10 minutes each, then the faults
+#   bash bench/soak.sh --short          # 500 connections for 20 s each, results in target/soak-short
+#   bash bench/soak.sh echo hello       # only these servers
+#   bash bench/soak.sh --no-faults ws   # the soak only
+#   bash bench/soak.sh --faults-only
+#
+# Environment: SOAK_CONNS, SOAK_DURATION, SOAK_WARMUP, SOAK_SAMPLE override
+# the soak's figures; SOAK_OUT the results directory (bench/results).
+# Each run writes bench/results/soak-<server>[-<fault>].{csv,txt}; the soaks
+# are plotted to .png with matplotlib, in a venv this script makes
+# (target/soak-venv). Exits 1 if any run failed.
+set -u
+cd "$(dirname "$0")/.."
+
+short=0
+faults=1
+soaks=1
+kinds=()
+for a in "$@"; do
+    case "$a" in
+        --short) short=1 ;;
+        --no-faults) faults=0 ;;
+        --faults-only) soaks=0 ;;
+        echo|hello|ws) kinds+=("$a") ;;
+        *) echo "usage: bench/soak.sh [--short] [--no-faults|--faults-only] [echo] [hello] [ws]" >&2; exit 2 ;;
+    esac
+done
+
+examples=(--example echo_server --example hello)
+have_ws=0
+if [ -f examples/websocket_echo.rs ]; then
+    examples+=(--example websocket_echo)
+    have_ws=1
+fi
+if [ ${#kinds[@]} -eq 0 ]; then
+    kinds=(echo hello)
+    if [ $have_ws = 1 ]; then kinds+=(ws); else echo "SKIPPED: websocket (no examples/websocket_echo.rs)"; fi
+fi
+
+if [ $short = 1 ]; then
+    conns=${SOAK_CONNS:-500}
+    duration=${SOAK_DURATION:-20s}
+    warmup=${SOAK_WARMUP:-5s}
+    sample=${SOAK_SAMPLE:-2s}
+    out=${SOAK_OUT:-target/soak-short}
+else
+    # About 10,000 connections open at any moment: the resetting and
+    # half-closing ones (12% of the slots) spend most of their time
+    # between connections.
+    conns=${SOAK_CONNS:-11300}
+    duration=${SOAK_DURATION:-10m}
+    warmup=${SOAK_WARMUP:-60s}
+    sample=${SOAK_SAMPLE:-10s}
+    out=${SOAK_OUT:-bench/results}
+fi
+
+cargo build --release "${examples[@]}" || exit 2
+cargo build --release -p tornado-bench --bin soak || exit 2
+
+# The load and the server (its child) both need a fd per connection.
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt $((conns + 200)) ]; then
+    echo "fd hard limit $hard is below $((conns + 200)): raise it (ulimit -Hn) or set SOAK_CONNS" >&2
+    exit 2
+fi
+ulimit -n "$hard"
+
+plotter=""
+if python3 -m venv target/soak-venv >/dev/null 2>&1 \
+    && target/soak-venv/bin/pip install -q matplotlib >/dev/null 2>&1; then
+    plotter=target/soak-venv/bin/python
+else
+    echo "SKIPPED: plots (python3 -m venv or pip install matplotlib failed)"
+fi
+
+mkdir -p "$out"
+status=0
+port=19300
+for k in "${kinds[@]}"; do
+    port=$((port + 10))
+    if [ $soaks = 1 ]; then
+        target/release/soak --kind "$k" --port $port --conns "$conns" --duration "$duration" \
+            --warmup "$warmup" --sample "$sample" --out "$out" || status=1
+        case "$k" in echo) name=soak-echo ;; hello) name=soak-hello ;; ws) name=soak-websocket ;; esac
+        if [ -n "$plotter" ] && [ -f "$out/$name.csv" ]; then
+            $plotter bench/soak_plot.py "$out/$name.csv" "$out/$name.png" \
+                "$name: $conns connection slots, $(date -u +%F)" || status=1
+        fi
+    fi
+    if [ $faults = 1 ]; then
+        # Fds exhausted: a limit of 256, 400 connections.
+        target/release/soak --kind "$k" --port $((port + 1)) --fault emfile \
+            --server-nofile 256 --conns 400 --tag emfile --out "$out" || status=1
+        # Small read buffers (4 KiB): the mixed load must still be served
+        # right (echo and WebSocket messages are larger than the buffer).
+        target/release/soak --kind "$k" --port $((port + 2)) --conns 1000 --duration 60s \
+            --warmup 20s --sample 5s --tag smallbuf --out "$out" \
+            --server-arg --max-buffer-size --server-arg 4096 || status=1
+    fi
+done
+exit $status
