@@ -5,9 +5,11 @@
 #   bash bench/soak.sh                  # echo, hello (and websocket if the example exists):
 #                                       # 10,000 connections for 10 minutes each, then the faults
 #   bash bench/soak.sh --short          # 500 connections for 20 s each, results in target/soak-short
+#   bash bench/soak.sh --short --debug  # the same with debug builds (CI: `cargo test` built the examples)
 #   bash bench/soak.sh echo hello       # only these servers
 #   bash bench/soak.sh --no-faults ws   # the soak only
 #   bash bench/soak.sh --faults-only
+#   bash bench/soak.sh --short --debug --no-plot   # what CI runs
 #
 # Environment: SOAK_CONNS, SOAK_DURATION, SOAK_WARMUP, SOAK_SAMPLE override
 # the soak's figures; SOAK_OUT the results directory (bench/results).
@@ -18,16 +20,20 @@ set -u
 cd "$(dirname "$0")/.."
 
 short=0
+profile=release
+plot=1
 faults=1
 soaks=1
 kinds=()
 for a in "$@"; do
     case "$a" in
         --short) short=1 ;;
+        --debug) profile=debug ;;
+        --no-plot) plot=0 ;;
         --no-faults) faults=0 ;;
         --faults-only) soaks=0 ;;
         echo|hello|ws) kinds+=("$a") ;;
-        *) echo "usage: bench/soak.sh [--short] [--no-faults|--faults-only] [echo] [hello] [ws]" >&2; exit 2 ;;
+        *) echo "usage: bench/soak.sh [--short] [--debug] [--no-plot] [--no-faults|--faults-only] [echo] [hello] [ws]" >&2; exit 2 ;;
     esac
 done
 
@@ -48,6 +54,10 @@ if [ $short = 1 ]; then
     warmup=${SOAK_WARMUP:-5s}
     sample=${SOAK_SAMPLE:-2s}
     out=${SOAK_OUT:-target/soak-short}
+    fault_conns=500
+    fault_duration=20s
+    fault_warmup=5s
+    fault_sample=2s
 else
     # About 10,000 connections open at any moment: the resetting and
     # half-closing ones (12% of the slots) spend most of their time
@@ -57,10 +67,20 @@ else
     warmup=${SOAK_WARMUP:-60s}
     sample=${SOAK_SAMPLE:-10s}
     out=${SOAK_OUT:-bench/results}
+    fault_conns=1000
+    fault_duration=60s
+    fault_warmup=20s
+    fault_sample=5s
 fi
 
-cargo build --release "${examples[@]}" || exit 2
-cargo build --release -p tornado-bench --bin soak || exit 2
+if [ $profile = release ]; then
+    cargo build --release "${examples[@]}" || exit 2
+    cargo build --release -p tornado-bench --bin soak || exit 2
+else
+    cargo build "${examples[@]}" || exit 2
+    cargo build -p tornado-bench --bin soak || exit 2
+fi
+soak=target/$profile/soak
 
 # The load and the server (its child) both need a fd per connection.
 hard=$(ulimit -Hn)
@@ -71,7 +91,9 @@ fi
 ulimit -n "$hard"
 
 plotter=""
-if python3 -m venv target/soak-venv >/dev/null 2>&1 \
+if [ $plot = 0 ]; then
+    :
+elif python3 -m venv target/soak-venv >/dev/null 2>&1 \
     && target/soak-venv/bin/pip install -q matplotlib >/dev/null 2>&1; then
     plotter=target/soak-venv/bin/python
 else
@@ -84,7 +106,7 @@ port=19300
 for k in "${kinds[@]}"; do
     port=$((port + 10))
     if [ $soaks = 1 ]; then
-        target/release/soak --kind "$k" --port $port --conns "$conns" --duration "$duration" \
+        $soak --kind "$k" --port $port --conns "$conns" --duration "$duration" \
             --warmup "$warmup" --sample "$sample" --out "$out" || status=1
         case "$k" in echo) name=soak-echo ;; hello) name=soak-hello ;; ws) name=soak-websocket ;; esac
         if [ -n "$plotter" ] && [ -f "$out/$name.csv" ]; then
@@ -94,12 +116,12 @@ for k in "${kinds[@]}"; do
     fi
     if [ $faults = 1 ]; then
         # Fds exhausted: a limit of 256, 400 connections.
-        target/release/soak --kind "$k" --port $((port + 1)) --fault emfile \
+        $soak --kind "$k" --port $((port + 1)) --fault emfile \
             --server-nofile 256 --conns 400 --tag emfile --out "$out" || status=1
         # Small read buffers (4 KiB): the mixed load must still be served
         # right (echo and WebSocket messages are larger than the buffer).
-        target/release/soak --kind "$k" --port $((port + 2)) --conns 1000 --duration 60s \
-            --warmup 20s --sample 5s --tag smallbuf --out "$out" \
+        $soak --kind "$k" --port $((port + 2)) --conns $fault_conns --duration $fault_duration \
+            --warmup $fault_warmup --sample $fault_sample --tag smallbuf --out "$out" \
             --server-arg --max-buffer-size --server-arg 4096 || status=1
     fi
 done

@@ -227,12 +227,16 @@ fn soak(args: &Args) -> io::Result<bool> {
     let (fds_level, fds_dev) = level_and_deviation(&fds);
     let cpu_mean = cpu.iter().sum::<f64>() / cpu.len().max(1) as f64;
     let cpu_max = cpu.iter().copied().fold(0.0, f64::max);
+    let open: Vec<usize> = after.iter().map(|s| s.conns).collect();
+    let open_mean = open.iter().sum::<usize>() as f64 / open.len().max(1) as f64;
+    let open_min = open.iter().copied().min().unwrap_or(0);
     let flat = !after.is_empty() && rss_dev <= 5.0 && fds_dev <= 5.0;
     let errors = stats.wrong + stats.failures;
     let pass = flat && errors == 0 && fresh.is_ok() && end_fds <= idle_fds && alive;
     let report = format!(
         "{name}: {conns} connections, {dur:?}, samples every {every:?} ({n} after the first {warm:?})\n\
          idle before load: {idle_fds} fds, {idle_rss} KiB RSS\n\
+         client connections open: mean {open_mean:.0}, min {open_min}\n\
          RSS level {rss_level:.0} KiB, max deviation {rss_dev:.2}%\n\
          fds level {fds_level:.0}, max deviation {fds_dev:.2}%\n\
          server CPU: mean {cpu_mean:.1}%, max {cpu_max:.1}% of one core\n\
