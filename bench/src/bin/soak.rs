@@ -142,11 +142,40 @@ fn run_name(args: &Args) -> String {
     name
 }
 
+/// Where the server's output goes.
+fn server_log(args: &Args) -> PathBuf {
+    std::env::temp_dir().join(format!("{}-server.log", run_name(args)))
+}
+
 fn start_server(args: &Args, nofile: Option<u64>) -> io::Result<Server> {
     let program = args.server.clone().unwrap_or_else(|| default_server(args.kind));
-    let log = std::env::temp_dir().join(format!("{}-server.log", run_name(args)));
+    let log = server_log(args);
     println!("server: {} (log {})", program.display(), log.display());
     Server::start(&program, args.port, &args.server_args, nofile, &log)
+}
+
+/// The server's error and warning lines (`[E ...`, `[W ...`), and the
+/// first few distinct messages (without their time stamps).
+fn log_lines(args: &Args) -> (usize, usize, Vec<String>) {
+    let text = std::fs::read_to_string(server_log(args)).unwrap_or_default();
+    let (mut errors, mut warnings) = (0, 0);
+    let mut seen: Vec<String> = Vec::new();
+    for line in text.lines() {
+        match line.get(..3) {
+            Some("[E ") => errors += 1,
+            Some("[W ") => warnings += 1,
+            _ => continue,
+        }
+        // "[E 2026-12-01T16:57:52Z target] message": drop the time.
+        let msg = match line.split_once("Z ") {
+            Some((level, rest)) => format!("{} {rest}", &level[..2]),
+            None => line.to_owned(),
+        };
+        if seen.len() < 5 && !seen.contains(&msg) {
+            seen.push(msg);
+        }
+    }
+    (errors, warnings, seen)
 }
 
 /// Waits until the server's fd count is at most `level`; returns the last
@@ -211,6 +240,8 @@ fn soak(args: &Args) -> io::Result<bool> {
     let fresh = fresh_exchange(args.kind, addr);
     let (end_fds, drain) = wait_fds(pid, idle_fds, Duration::from_secs(30));
     let alive = server.alive();
+    drop(server);
+    let (log_errors, log_warnings, log_seen) = log_lines(args);
 
     std::fs::create_dir_all(&args.out)?;
     let csv = args.out.join(format!("{}.csv", run_name(args)));
@@ -232,7 +263,8 @@ fn soak(args: &Args) -> io::Result<bool> {
     let open_min = open.iter().copied().min().unwrap_or(0);
     let flat = !after.is_empty() && rss_dev <= 5.0 && fds_dev <= 5.0;
     let errors = stats.wrong + stats.failures;
-    let pass = flat && errors == 0 && fresh.is_ok() && end_fds <= idle_fds && alive;
+    let pass =
+        flat && errors == 0 && fresh.is_ok() && end_fds <= idle_fds && alive && log_errors == 0;
     let report = format!(
         "{name}: {conns} connections, {dur:?}, samples every {every:?} ({n} after the first {warm:?})\n\
          idle before load: {idle_fds} fds, {idle_rss} KiB RSS\n\
@@ -245,6 +277,7 @@ fn soak(args: &Args) -> io::Result<bool> {
          fresh request at the end: {fresh}\n\
          fds after the load: {end_fds} after {drain:.1?} (idle level {idle_fds})\n\
          server alive: {alive}\n\
+         server log: {log_errors} error line(s), {log_warnings} warning line(s) {log_seen:?}\n\
          RESULT: {verdict}\n",
         name = run_name(args),
         conns = args.conns,
@@ -448,6 +481,8 @@ fn emfile(args: &Args) -> io::Result<bool> {
     drop(waiting);
     let (end_fds, drain) = wait_fds(pid, idle_fds, Duration::from_secs(15));
     let alive = server.alive();
+    drop(server);
+    let (log_errors, log_warnings, log_seen) = log_lines(args);
     let exhausted = served < conns;
     let pass = exhausted
         && errs.is_empty()
@@ -458,7 +493,8 @@ fn emfile(args: &Args) -> io::Result<bool> {
         && rec_errs.is_empty()
         && fresh.is_ok()
         && end_fds <= idle_fds
-        && alive;
+        && alive
+        && log_errors == 0;
     let report = format!(
         "{name}: fd limit {limit}, {conns} connections\n\
          answered while exhausted: {served} (limit reached: {exhausted}), server fds {exhausted_fds}\n\
@@ -468,6 +504,7 @@ fn emfile(args: &Args) -> io::Result<bool> {
          fresh request: {fresh:?}\n\
          fds after: {end_fds} after {drain:.1?} (idle level {idle_fds}); server alive: {alive}\n\
          errors: {all_errs:?}\n\
+         server log: {log_errors} error line(s), {log_warnings} warning line(s) {log_seen:?}\n\
          RESULT: {verdict}\n",
         name = run_name(args),
         n_again = answered.len(),
