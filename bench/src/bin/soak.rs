@@ -148,7 +148,10 @@ fn server_log(args: &Args) -> PathBuf {
 }
 
 fn start_server(args: &Args, nofile: Option<u64>) -> io::Result<Server> {
-    let program = args.server.clone().unwrap_or_else(|| default_server(args.kind));
+    let program = args
+        .server
+        .clone()
+        .unwrap_or_else(|| default_server(args.kind));
     let log = server_log(args);
     println!("server: {} (log {})", program.display(), log.display());
     Server::start(&program, args.port, &args.server_args, nofile, &log)
@@ -232,7 +235,9 @@ fn soak(args: &Args) -> io::Result<bool> {
         }
     })?;
     if let Some(e) = sample_error {
-        return Err(io::Error::other(format!("sampling the server failed (did it die?): {e}")));
+        return Err(io::Error::other(format!(
+            "sampling the server failed (did it die?): {e}"
+        )));
     }
     let stats = load.stats.clone();
     load.close_all();
@@ -310,7 +315,8 @@ fn soak(args: &Args) -> io::Result<bool> {
 /// One exchange on a fresh blocking connection (after the WebSocket
 /// upgrade for `ws`).
 fn fresh_exchange(kind: Kind, addr: SocketAddr) -> Result<(), String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
     let mut steps = Vec::new();
@@ -423,26 +429,40 @@ fn first_exchange(kind: Kind, i: usize) -> (Vec<u8>, Expect) {
 fn emfile(args: &Args) -> io::Result<bool> {
     raise_nofile()?;
     let limit = args.server_nofile.unwrap_or(256);
-    let conns = if args.conns == 10_000 { 400 } else { args.conns };
+    let conns = if args.conns == 10_000 {
+        400
+    } else {
+        args.conns
+    };
     let mut server = start_server(args, Some(limit))?;
     let pid = server.pid();
     std::thread::sleep(Duration::from_millis(500));
     let idle_fds = proc_fds(pid)?;
-    println!("{}: pid {pid}, fd limit {limit}, idle {idle_fds} fds; opening {conns} connections", run_name(args));
+    println!(
+        "{}: pid {pid}, fd limit {limit}, idle {idle_fds} fds; opening {conns} connections",
+        run_name(args)
+    );
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let mut probes = Vec::with_capacity(conns);
     for i in 0..conns {
         // The kernel completes the handshake from its backlog even when
         // the server cannot accept: connect succeeds either way.
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        let mut p = Probe { s, exp: None, buf: Vec::new() };
+        let mut p = Probe {
+            s,
+            exp: None,
+            buf: Vec::new(),
+        };
         let (req, exp) = first_exchange(args.kind, i);
         p.send(&req, exp)?;
         probes.push(p);
     }
     let (served, errs) = wait_answers(&mut probes, Duration::from_secs(5));
     let exhausted_fds = proc_fds(pid)?;
-    println!("answered {served} of {conns} ({} errors); server holds {exhausted_fds} fds", errs.len());
+    println!(
+        "answered {served} of {conns} ({} errors); server holds {exhausted_fds} fds",
+        errs.len()
+    );
     // While out of fds the server must not spin.
     let t0 = proc_cpu_ticks(pid)?;
     std::thread::sleep(Duration::from_secs(5));
@@ -464,7 +484,11 @@ fn emfile(args: &Args) -> io::Result<bool> {
         }
     }
     let (kept, kept_errs) = wait_answers(&mut again, Duration::from_secs(10));
-    println!("connections it had, asked again: {kept} of {} answered ({} errors)", again.len(), kept_errs.len());
+    println!(
+        "connections it had, asked again: {kept} of {} answered ({} errors)",
+        again.len(),
+        kept_errs.len()
+    );
     // Free fds: close enough served connections for every waiting one.
     let free = (waiting.len() + 20).min(again.len());
     again.truncate(again.len() - free);
@@ -509,7 +533,12 @@ fn emfile(args: &Args) -> io::Result<bool> {
         name = run_name(args),
         n_again = answered.len(),
         n_wait = conns - answered.len(),
-        all_errs = errs.iter().chain(&kept_errs).chain(&rec_errs).take(10).collect::<Vec<_>>(),
+        all_errs = errs
+            .iter()
+            .chain(&kept_errs)
+            .chain(&rec_errs)
+            .take(10)
+            .collect::<Vec<_>>(),
         verdict = if pass { "PASS" } else { "FAIL" },
     );
     print!("{report}");

@@ -348,11 +348,7 @@ impl Load {
             return;
         }
         while c.sent < c.out.len() {
-            let end = if paced {
-                c.sent + 1
-            } else {
-                c.out.len()
-            };
+            let end = if paced { c.sent + 1 } else { c.out.len() };
             match s.write(&c.out[c.sent..end]) {
                 Ok(n) => c.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

@@ -56,7 +56,9 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             if Instant::now() > deadline {
-                return Err(io::Error::other(format!("{program:?} does not listen on {addr}")));
+                return Err(io::Error::other(format!(
+                    "{program:?} does not listen on {addr}"
+                )));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -209,7 +209,9 @@ fn check_frame(buf: &[u8], opcode: u8, payload: &[u8]) -> Result<Progress, Misma
         return Ok(Progress::More(0));
     }
     if &buf[at..at + len] != payload {
-        return Err(Mismatch("frame payload differs from the message sent".into()));
+        return Err(Mismatch(
+            "frame payload differs from the message sent".into(),
+        ));
     }
     Ok(Progress::Done(at + len))
 }
@@ -217,7 +219,9 @@ fn check_frame(buf: &[u8], opcode: u8, payload: &[u8]) -> Result<Progress, Misma
 /// The bytes of one message: a pattern that differs per connection and
 /// per message, so that a byte delivered to the wrong place shows.
 pub fn pattern(conn: usize, seq: u64, len: usize) -> Vec<u8> {
-    let seed = (conn as u64).wrapping_mul(31).wrapping_add(seq.wrapping_mul(17));
+    let seed = (conn as u64)
+        .wrapping_mul(31)
+        .wrapping_add(seq.wrapping_mul(17));
     (0..len as u64)
         .map(|i| (i.wrapping_mul(7).wrapping_add(seed) % 251) as u8)
         .collect()
@@ -226,11 +230,14 @@ pub fn pattern(conn: usize, seq: u64, len: usize) -> Vec<u8> {
 /// An HTTP request to `hello` and the body it must get: `GET /` or
 /// `GET /user/N` by the parity of `seq`.
 pub fn http_request(conn: usize, seq: u64) -> (Vec<u8>, Expect) {
-    let (path, body) = if seq % 2 == 0 {
+    let (path, body) = if seq.is_multiple_of(2) {
         ("/".to_owned(), b"Hello, world".to_vec())
     } else {
         let id = (conn as u64) * 1000 + seq;
-        (format!("/user/{id}"), format!("{{\"id\":{id}}}").into_bytes())
+        (
+            format!("/user/{id}"),
+            format!("{{\"id\":{id}}}").into_bytes(),
+        )
     };
     let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: soak\r\n\r\n");
     (req.into_bytes(), Expect::Http { body })
@@ -276,10 +283,7 @@ pub fn ws_message(conn: usize, seq: u64, len: usize) -> (Vec<u8>, Expect) {
     let mask = (seq as u32 ^ conn as u32).to_be_bytes();
     (
         ws_frame(2, &payload, mask),
-        Expect::WsFrame {
-            opcode: 2,
-            payload,
-        },
+        Expect::WsFrame { opcode: 2, payload },
     )
 }
 
