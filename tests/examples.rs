@@ -31,6 +31,18 @@ mod slow_server;
 #[path = "../examples/stream_upload.rs"]
 mod stream_upload;
 
+#[allow(dead_code)]
+#[path = "../examples/blog.rs"]
+mod blog;
+
+#[allow(dead_code)]
+#[path = "../examples/websocket_echo.rs"]
+mod websocket_echo;
+
+#[allow(dead_code)]
+#[path = "../examples/chat.rs"]
+mod chat;
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -71,6 +83,24 @@ fn stream_upload_self_test() {
 }
 
 #[test]
+fn blog_self_test() {
+    let _l = common::fresh_loop();
+    blog::run(args(&["--self-test"])).unwrap();
+}
+
+#[test]
+fn websocket_echo_self_test() {
+    let _l = common::fresh_loop();
+    websocket_echo::run(args(&["--self-test"])).unwrap();
+}
+
+#[test]
+fn chat_self_test() {
+    let _l = common::fresh_loop();
+    chat::run(args(&["--self-test"])).unwrap();
+}
+
+#[test]
 fn examples_refuse_unknown_arguments() {
     let _l = common::fresh_loop();
     assert!(hello::run(args(&["--bogus"])).is_err());
@@ -78,6 +108,9 @@ fn examples_refuse_unknown_arguments() {
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
     assert!(stream_upload::run(args(&["--dir"])).is_err());
+    assert!(blog::run(args(&["--db"])).is_err());
+    assert!(websocket_echo::run(args(&["--max-message-size"])).is_err());
+    assert!(chat::run(args(&["--bogus"])).is_err());
 }
 
 #[allow(dead_code)]
@@ -104,4 +137,23 @@ fn proxy_self_test_half_close() {
     let _l = common::fresh_loop();
     proxy::run(args(&["--self-test"])).unwrap();
     assert!(proxy::run(args(&["--upstream", "nocolon"])).is_err());
+}
+
+// pg_api needs the `postgres` feature, and brings its own throwaway
+// PostgreSQL cluster (or says it skipped when PostgreSQL is absent).
+#[cfg(feature = "postgres")]
+#[allow(dead_code)]
+#[path = "../examples/pg_api.rs"]
+mod pg_api;
+
+#[cfg(feature = "postgres")]
+#[test]
+fn pg_api_self_test() {
+    let _l = common::fresh_loop();
+    assert!(pg_api::run(args(&["--bogus"])).is_err());
+    assert!(pg_api::run(args(&["--dsn"])).is_err());
+    // A throwaway cluster of its own, unless DATABASE_URL names a server.
+    pg_api::run(args(&["--self-test"])).unwrap();
+    assert!(websocket_echo::run(args(&["--max-message-size"])).is_err());
+    assert!(chat::run(args(&["--bogus"])).is_err());
 }
