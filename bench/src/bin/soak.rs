@@ -31,11 +31,13 @@ struct Args {
     out: PathBuf,
     tag: String,
     fault: Option<String>,
+    /// Largest deviation of RSS and fds from their level that passes, %.
+    max_dev: f64,
 }
 
 const USAGE: &str = "usage: soak --kind echo|hello|ws [--server PATH] [--server-arg ARG]... \
     [--server-nofile N] [--port P] [--conns N] [--duration 10m] [--warmup 60s] [--sample 10s] \
-    [--ramp PER_SEC] [--out DIR] [--tag NAME] [--fault emfile]";
+    [--ramp PER_SEC] [--out DIR] [--tag NAME] [--max-dev PCT] [--fault emfile]";
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
@@ -67,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         out: PathBuf::from("bench/results"),
         tag: String::new(),
         fault: None,
+        max_dev: 5.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -89,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = v()?.into(),
             "--tag" => a.tag = v()?,
             "--fault" => a.fault = Some(v()?),
+            "--max-dev" => a.max_dev = v()?.parse().map_err(|e| format!("--max-dev: {e}"))?,
             _ => return Err(format!("unknown argument {arg}; {USAGE}")),
         }
     }
@@ -266,7 +270,7 @@ fn soak(args: &Args) -> io::Result<bool> {
     let open: Vec<usize> = after.iter().map(|s| s.conns).collect();
     let open_mean = open.iter().sum::<usize>() as f64 / open.len().max(1) as f64;
     let open_min = open.iter().copied().min().unwrap_or(0);
-    let flat = !after.is_empty() && rss_dev <= 5.0 && fds_dev <= 5.0;
+    let flat = !after.is_empty() && rss_dev <= args.max_dev && fds_dev <= args.max_dev;
     let errors = stats.wrong + stats.failures;
     let pass =
         flat && errors == 0 && fresh.is_ok() && end_fds <= idle_fds && alive && log_errors == 0;
@@ -274,7 +278,7 @@ fn soak(args: &Args) -> io::Result<bool> {
         "{name}: {conns} connections, {dur:?}, samples every {every:?} ({n} after the first {warm:?})\n\
          idle before load: {idle_fds} fds, {idle_rss} KiB RSS\n\
          client connections open: mean {open_mean:.0}, min {open_min}\n\
-         RSS level {rss_level:.0} KiB, max deviation {rss_dev:.2}%\n\
+         RSS level {rss_level:.0} KiB, max deviation {rss_dev:.2}% (bound {max_dev}%)\n\
          fds level {fds_level:.0}, max deviation {fds_dev:.2}%\n\
          server CPU: mean {cpu_mean:.1}%, max {cpu_max:.1}% of one core\n\
          answers checked: {answers}, wrong: {wrong}, failures: {failures}; connects {connects} \
@@ -285,6 +289,7 @@ fn soak(args: &Args) -> io::Result<bool> {
          server log: {log_errors} error line(s), {log_warnings} warning line(s) {log_seen:?}\n\
          RESULT: {verdict}\n",
         name = run_name(args),
+        max_dev = args.max_dev,
         conns = args.conns,
         dur = args.duration,
         every = args.sample,
