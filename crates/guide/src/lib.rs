@@ -26,7 +26,7 @@ chapters! {
     Introduction => "introduction.md",
     AsyncIo => "async.md",
     Coroutines => "coroutines.md",
-    // Spider => "spider.md",
+    Spider => "spider.md",
     // Structure => "structure.md",
     // Running => "running.md",
     // Testing => "testing.md",
