@@ -27,7 +27,7 @@ chapters! {
     AsyncIo => "async.md",
     Coroutines => "coroutines.md",
     Spider => "spider.md",
-    // Structure => "structure.md",
+    Structure => "structure.md",
     // Running => "running.md",
     // Testing => "testing.md",
     // Backends => "backends.md",
