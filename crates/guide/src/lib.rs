@@ -28,7 +28,7 @@ chapters! {
     Coroutines => "coroutines.md",
     Spider => "spider.md",
     Structure => "structure.md",
-    // Running => "running.md",
+    Running => "running.md",
     // Testing => "testing.md",
     // Backends => "backends.md",
 }
