@@ -29,6 +29,6 @@ chapters! {
     Spider => "spider.md",
     Structure => "structure.md",
     Running => "running.md",
-    // Testing => "testing.md",
+    Testing => "testing.md",
     // Backends => "backends.md",
 }
