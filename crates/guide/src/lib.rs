@@ -30,5 +30,5 @@ chapters! {
     Structure => "structure.md",
     Running => "running.md",
     Testing => "testing.md",
-    // Backends => "backends.md",
+    Backends => "backends.md",
 }
