@@ -16,6 +16,12 @@
 //! | [`locks`] | `tornado-locks` | `tornado.locks` |
 //! | [`process`] | `tornado-process` | `tornado.process` |
 //! | [`queues`] | `tornado-queues` | `tornado.queues` |
+//! | `pg` (feature `postgres`) | `tornado-pg` | PostgreSQL (Python: asyncpg, aiopg) |
+//! | `sqlite` (feature `sqlite`) | `tornado-sqlite` | SQLite on the executor |
+//! | `compat::tokio` (feature `tokio-compat`) | `tornado-compat` | `tornado.platform.asyncio`'s role: foreign async code |
+//!
+//! Features `futures-io` and `tokio-io` implement the standard async I/O
+//! traits on `IOStream`; all features are off by default.
 //!
 //! `gen` is a keyword in Rust 2024: there, write `tornado::r#gen` or depend
 //! on `tornado_gen` directly; older editions can write `tornado::gen`.
@@ -37,14 +43,23 @@
 //! ```
 #![deny(missing_docs)]
 
+/// Bridges to other runtimes (feature `tokio-compat`): `compat::tokio`.
+#[cfg(feature = "tokio-compat")]
+pub use tornado_compat as compat;
 pub use tornado_concurrent as concurrent;
 pub use tornado_gen as r#gen;
 pub use tornado_http as http;
 pub use tornado_ioloop as ioloop;
 pub use tornado_iostream as iostream;
 pub use tornado_locks as locks;
+/// PostgreSQL on the loop (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use tornado_pg as pg;
 pub use tornado_process as process;
 pub use tornado_queues as queues;
+/// SQLite on the thread pool (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+pub use tornado_sqlite as sqlite;
 pub use tornado_tcp as tcp;
 pub use tornado_web as web;
 

@@ -105,3 +105,20 @@ fn proxy_self_test_half_close() {
     proxy::run(args(&["--self-test"])).unwrap();
     assert!(proxy::run(args(&["--upstream", "nocolon"])).is_err());
 }
+
+// pg_api needs the `postgres` feature, and brings its own throwaway
+// PostgreSQL cluster (or says it skipped when PostgreSQL is absent).
+#[cfg(feature = "postgres")]
+#[allow(dead_code)]
+#[path = "../examples/pg_api.rs"]
+mod pg_api;
+
+#[cfg(feature = "postgres")]
+#[test]
+fn pg_api_self_test() {
+    let _l = common::fresh_loop();
+    assert!(pg_api::run(args(&["--bogus"])).is_err());
+    assert!(pg_api::run(args(&["--dsn"])).is_err());
+    // A throwaway cluster of its own, unless DATABASE_URL names a server.
+    pg_api::run(args(&["--self-test"])).unwrap();
+}

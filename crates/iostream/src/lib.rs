@@ -9,6 +9,14 @@
 //! the kernel when it takes them, and queue otherwise. Buffers grow and
 //! shrink with the data: an idle stream holds no buffer at all.
 //!
+//! With the features `futures-io` and `tokio-io` (off by default), an
+//! `IOStream` also implements the standard `AsyncRead`, `AsyncBufRead` and
+//! `AsyncWrite` of `futures_io` and of tokio (its traits only: no runtime),
+//! so codecs and drivers written against them (tokio-util's `Framed`,
+//! `futures::io::copy`, tokio-postgres) run on the loop. One read at a
+//! time still: mixing the traits' reads with Tornado's is a
+//! `MixedUseError` or an [`AlreadyReadingError`], never reordered bytes.
+//!
 //! ```
 //! use std::os::unix::net::UnixStream;
 //! use tornado_gen::coroutine;
@@ -32,6 +40,8 @@
 mod buffer;
 mod connect;
 mod error;
+#[cfg(any(feature = "futures-io", feature = "tokio-io"))]
+mod io_traits;
 mod read;
 mod stream;
 mod sys;
@@ -42,6 +52,8 @@ mod transport;
 pub use error::{
     AlreadyReadingError, StreamBufferFullError, StreamClosedError, UnsatisfiableReadError,
 };
+#[cfg(any(feature = "futures-io", feature = "tokio-io"))]
+pub use io_traits::MixedUseError;
 pub use regex::bytes::Regex;
 pub use stream::{IOStream, StreamOptions};
 pub use transport::Transport;

@@ -150,6 +150,9 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub struct IOStream {
     pub(crate) inner: Rc<Inner>,
+    /// This handle's side of the standard I/O traits (`io_traits.rs`).
+    #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
+    pub(crate) io: crate::io_traits::TraitState,
 }
 
 fn closed_error(s: &State) -> Error {
@@ -233,7 +236,11 @@ impl IOStream {
         };
         registered.map_err(io::Error::from)?;
         inner.sync_interest(&mut inner.state.borrow_mut());
-        Ok(IOStream { inner })
+        Ok(IOStream {
+            inner,
+            #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
+            io: Default::default(),
+        })
     }
 
     /// The stream's fd.
@@ -334,6 +341,11 @@ impl IOStream {
     /// Bytes queued for writing.
     pub fn write_buffer_size(&self) -> usize {
         self.inner.state.borrow().write_buffer.len()
+    }
+
+    /// The stream's limits.
+    pub fn options(&self) -> StreamOptions {
+        self.inner.state.borrow().options
     }
 }
 
