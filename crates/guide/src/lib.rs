@@ -7,6 +7,10 @@
 //! workspace's crates, and CI needs no mdBook. Blocks in other languages
 //! (Python, shell, TOML) are labelled so rustdoc leaves them alone.
 //!
+//! The database chapter needs the `databases` feature
+//! (`cargo test -p tornado-guide --features databases`); CI runs it with
+//! the other feature-gated tests.
+//!
 //! Snippets that serve something listen on ephemeral ports on 127.0.0.1
 //! and stop by themselves.
 #![deny(missing_docs)]
@@ -21,6 +25,12 @@ macro_rules! chapters {
         )*
     };
 }
+
+/// The database chapter, only with the `databases` feature (its snippets
+/// need the facade's `postgres`, `sqlite` and `tokio-compat` features).
+#[cfg(all(doctest, feature = "databases"))]
+#[doc = include_str!("../../../docs/src/databases.md")]
+struct Databases;
 
 chapters! {
     Introduction => "introduction.md",
