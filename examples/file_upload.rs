@@ -91,7 +91,7 @@ impl RequestHandler for UploadHandler {
                 .collect()
         })
         .await?;
-        let note = cx.get_body_argument("note").unwrap_or_default();
+        let note = cx.get_body_argument_opt("note").unwrap_or_default();
         cx.write(json!({"saved": saved, "note": note}));
         Ok(())
     }

@@ -30,7 +30,7 @@ struct SlowHandler {
 
 impl RequestHandler for SlowHandler {
     async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
-        let ms = match cx.get_argument("ms") {
+        let ms = match cx.get_argument_opt("ms") {
             Some(v) => v.parse::<u64>()?.min(60_000),
             None => self.default_ms,
         };

@@ -161,7 +161,11 @@ async fn self_test(base: String, dir: Arc<PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
+#[path = "common/logging.rs"]
+mod logging;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logging::enable_pretty_logging();
     run(std::env::args().skip(1).collect())
 }
 

@@ -31,6 +31,10 @@ mod slow_server;
 #[path = "../examples/stream_upload.rs"]
 mod stream_upload;
 
+#[allow(dead_code)]
+#[path = "../examples/blog.rs"]
+mod blog;
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -71,6 +75,12 @@ fn stream_upload_self_test() {
 }
 
 #[test]
+fn blog_self_test() {
+    let _l = common::fresh_loop();
+    blog::run(args(&["--self-test"])).unwrap();
+}
+
+#[test]
 fn examples_refuse_unknown_arguments() {
     let _l = common::fresh_loop();
     assert!(hello::run(args(&["--bogus"])).is_err());
@@ -78,6 +88,7 @@ fn examples_refuse_unknown_arguments() {
     assert!(file_upload::run(args(&["--port"])).is_err());
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
     assert!(stream_upload::run(args(&["--dir"])).is_err());
+    assert!(blog::run(args(&["--db"])).is_err());
 }
 
 #[allow(dead_code)]

@@ -10,32 +10,43 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use common::http::{Resp, connect, exchange, read_response};
-use tornado::concurrent::Error;
-use tornado::http::HttpServer;
+use tornado::concurrent::{Error, Future};
+use tornado::r#gen::coroutine;
 use tornado::web::{
     Application, Context, CookieOptions, HttpError, RequestHandler, Route, Settings, route,
 };
-use tornado_testing::{ExpectLog, gen_test};
+use tornado_testing::{AsyncHttpTestCase, ExpectLog};
 
-fn serve(routes: Vec<Route>) -> (HttpServer<Application>, SocketAddr) {
+/// The application under test, served by `AsyncHttpTestCase`.
+fn serve(routes: Vec<Route>) -> AsyncHttpTestCase {
     serve_with(routes, Settings::default())
 }
 
-fn serve_with(routes: Vec<Route>, settings: Settings) -> (HttpServer<Application>, SocketAddr) {
-    let (server, addrs) = Application::with_settings(routes, settings)
-        .listen_on(0, Some("127.0.0.1"))
-        .unwrap();
-    (server, addrs[0])
+fn serve_with(routes: Vec<Route>, settings: Settings) -> AsyncHttpTestCase {
+    AsyncHttpTestCase::new(move || Application::with_settings(routes, settings))
+}
+
+/// Runs a raw exchange with the server (`addr`) on the case's loop: these
+/// tests check the bytes on the wire, which a client would hide.
+fn raw<T: 'static>(
+    t: &AsyncHttpTestCase,
+    f: impl AsyncFnOnce(SocketAddr) -> Result<T, Error> + 'static,
+) -> Result<T, Error> {
+    let addr = t.addr();
+    t.run_sync(move || -> Future<T> { coroutine(async move { f(addr).await }) })
+        .map_err(|e| Error::msg(e.to_string()))
 }
 
 /// One request on its own connection (HTTP/1.0: the server closes after).
-async fn fetch(addr: SocketAddr, method: &str, uri: &str, extra: &str) -> Result<Resp, Error> {
+fn fetch(t: &AsyncHttpTestCase, method: &str, uri: &str, extra: &str) -> Result<Resp, Error> {
     let req = format!("{method} {uri} HTTP/1.0\r\n{extra}\r\n");
-    Ok(exchange(addr, req.as_bytes()).await?.0)
+    raw(t, async move |addr| {
+        Ok(exchange(addr, req.as_bytes()).await?.0)
+    })
 }
 
-async fn get(addr: SocketAddr, uri: &str) -> Result<Resp, Error> {
-    fetch(addr, "GET", uri, "").await
+fn get(t: &AsyncHttpTestCase, uri: &str) -> Result<Resp, Error> {
+    fetch(t, "GET", uri, "")
 }
 
 // ----- routing -------------------------------------------------------------
@@ -54,35 +65,35 @@ impl RequestHandler for Args {
     }
 }
 
-#[gen_test(timeout = 10)]
-async fn routes_pass_groups_and_named_groups() -> Result<(), Error> {
-    let _404 = ExpectLog::new("tornado.access", "404 GET /user/x");
-    let (_s, addr) = serve(vec![
+#[test]
+fn routes_pass_groups_and_named_groups() -> Result<(), Error> {
+    let _not_found = ExpectLog::new("tornado.access", "404 GET /user/x");
+    let t = serve(vec![
         route(r"/user/([0-9]+)/([^/]+)", Args),
         route(r"/named/(?P<a>[^/]+)/(?P<b>[^/]*)", Args),
         route(r"/opt/([a-z]+)?", Args),
     ]);
-    let r = get(addr, "/user/42/caf%C3%A9%20au%20lait").await?;
+    let r = get(&t, "/user/42/caf%C3%A9%20au%20lait")?;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), r#"args=["42", "café au lait"] kwargs=[]"#);
-    let r = get(addr, "/named/x%2Fy/").await?;
+    let r = get(&t, "/named/x%2Fy/")?;
     assert_eq!(r.text(), r#"args=[] kwargs=["a=x/y", "b="]"#);
     // An unmatched optional group is an empty argument.
-    assert_eq!(get(addr, "/opt/").await?.text(), r#"args=[""] kwargs=[]"#);
+    assert_eq!(get(&t, "/opt/")?.text(), r#"args=[""] kwargs=[]"#);
     // A group that is not UTF-8 once decoded is a bad request.
-    let _400 = ExpectLog::new("tornado.access", "400 GET /user/1/%FF");
-    assert_eq!(get(addr, "/user/1/%FF").await?.status, 400);
+    let _bad_request = ExpectLog::new("tornado.access", "400 GET /user/1/%FF");
+    assert_eq!(get(&t, "/user/1/%FF")?.status, 400);
     // Patterns match the whole path, not a prefix.
-    assert_eq!(get(addr, "/user/x/y").await?.status, 404);
-    assert_eq!(get(addr, "/user/1/2/3").await?.status, 404);
+    assert_eq!(get(&t, "/user/x/y")?.status, 404);
+    assert_eq!(get(&t, "/user/1/2/3")?.status, 404);
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn unmatched_paths_get_the_default_404_page() -> Result<(), Error> {
+#[test]
+fn unmatched_paths_get_the_default_404_page() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.access", "404 GET /nowhere?x=1 (127.0.0.1)");
-    let (_s, addr) = serve(vec![route("/", Args)]);
-    let r = get(addr, "/nowhere?x=1").await?;
+    let t = serve(vec![route("/", Args)]);
+    let r = get(&t, "/nowhere?x=1")?;
     assert_eq!(r.status, 404);
     assert!(r.head.starts_with("HTTP/1.0 404 Not Found\r\n"));
     assert_eq!(
@@ -96,15 +107,15 @@ async fn unmatched_paths_get_the_default_404_page() -> Result<(), Error> {
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn missing_and_unknown_methods_get_405() -> Result<(), Error> {
+#[test]
+fn missing_and_unknown_methods_get_405() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.access", "405");
-    let (_s, addr) = serve(vec![route("/", Args)]);
+    let t = serve(vec![route("/", Args)]);
     for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "FOO"] {
-        let r = fetch(addr, method, "/", "Content-Length: 0\r\n").await?;
+        let r = fetch(&t, method, "/", "Content-Length: 0\r\n")?;
         assert_eq!(r.status, 405, "{method}");
     }
-    assert_eq!(get(addr, "/").await?.status, 200);
+    assert_eq!(get(&t, "/")?.status, 200);
     Ok(())
 }
 
@@ -116,12 +127,12 @@ struct Lifecycle(Rc<RefCell<Vec<String>>>);
 impl RequestHandler for Lifecycle {
     async fn prepare(&mut self, cx: &mut Context) -> Result<(), HttpError> {
         self.0.borrow_mut().push("prepare".into());
-        if cx.get_argument("early").is_some() {
+        if cx.get_argument_opt("early").is_some() {
             cx.set_status(403);
             cx.write("stopped in prepare");
             cx.finish().await?;
         }
-        if cx.get_argument("fail").is_some() {
+        if cx.get_argument_opt("fail").is_some() {
             return Err(HttpError::new(401));
         }
         Ok(())
@@ -138,19 +149,19 @@ impl RequestHandler for Lifecycle {
     }
 }
 
-#[gen_test(timeout = 10)]
-async fn prepare_can_finish_early_and_on_finish_always_runs() -> Result<(), Error> {
+#[test]
+fn prepare_can_finish_early_and_on_finish_always_runs() -> Result<(), Error> {
     let _log = ExpectLog::optional("tornado", "");
     let calls = Rc::new(RefCell::new(Vec::new()));
-    let (_s, addr) = serve(vec![route("/", Lifecycle(calls.clone()))]);
-    assert_eq!(get(addr, "/").await?.text(), "from get");
+    let t = serve(vec![route("/", Lifecycle(calls.clone()))]);
+    assert_eq!(get(&t, "/")?.text(), "from get");
     assert_eq!(*calls.borrow(), ["prepare", "get", "on_finish 200"]);
     calls.borrow_mut().clear();
-    let r = get(addr, "/?early=1").await?;
+    let r = get(&t, "/?early=1")?;
     assert_eq!((r.status, r.text().as_str()), (403, "stopped in prepare"));
     assert_eq!(*calls.borrow(), ["prepare", "on_finish 403"]);
     calls.borrow_mut().clear();
-    assert_eq!(get(addr, "/?fail=1").await?.status, 401);
+    assert_eq!(get(&t, "/?fail=1")?.status, 401);
     assert_eq!(*calls.borrow(), ["prepare", "on_finish 401"]);
     Ok(())
 }
@@ -229,37 +240,37 @@ impl RequestHandler for Output {
     }
 }
 
-#[gen_test(timeout = 10)]
-async fn write_sets_body_and_content_type() -> Result<(), Error> {
-    let (_s, addr) = serve(vec![route("/(.*)", Output)]);
-    let r = get(addr, "/str").await?;
+#[test]
+fn write_sets_body_and_content_type() -> Result<(), Error> {
+    let t = serve(vec![route("/(.*)", Output)]);
+    let r = get(&t, "/str")?;
     assert_eq!(
         r.header("Content-Type").as_deref(),
         Some("text/html; charset=UTF-8")
     );
     assert_eq!(r.header("Content-Length").as_deref(), Some("6"));
     assert_eq!(r.text(), "héllo");
-    let r = get(addr, "/bytes").await?;
+    let r = get(&t, "/bytes")?;
     assert_eq!(
         r.header("Content-Type").as_deref(),
         Some("application/octet-stream")
     );
     assert_eq!(r.body, b"\x00\x01\xff");
-    let r = get(addr, "/json").await?;
+    let r = get(&t, "/json")?;
     assert_eq!(
         r.header("Content-Type").as_deref(),
         Some("application/json; charset=UTF-8")
     );
     let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(Error::new)?;
     assert_eq!(v, serde_json::json!({"a": [1, 2], "b": "x"}));
-    assert_eq!(get(addr, "/json_value").await?.text(), r#"{"n":7}"#);
+    assert_eq!(get(&t, "/json_value")?.text(), r#"{"n":7}"#);
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn status_and_headers_can_be_set_added_and_cleared() -> Result<(), Error> {
-    let (_s, addr) = serve(vec![route("/(.*)", Output)]);
-    let r = get(addr, "/headers").await?;
+#[test]
+fn status_and_headers_can_be_set_added_and_cleared() -> Result<(), Error> {
+    let t = serve(vec![route("/(.*)", Output)]);
+    let r = get(&t, "/headers")?;
     assert!(r.head.starts_with("HTTP/1.0 201 Created\r\n"), "{}", r.head);
     assert_eq!(r.header("X-One").as_deref(), Some("one"));
     assert_eq!(r.head.matches("X-One:").count(), 1);
@@ -267,25 +278,25 @@ async fn status_and_headers_can_be_set_added_and_cleared() -> Result<(), Error> 
     assert_eq!(r.header("X-Gone"), None);
     assert_eq!(r.header("Server"), None);
     assert!(r.header("Date").is_some());
-    let r = get(addr, "/reason").await?;
+    let r = get(&t, "/reason")?;
     assert!(
         r.head.starts_with("HTTP/1.0 299 Pretty Good\r\n"),
         "{}",
         r.head
     );
     // 204: no body and no Content-Type, whatever was written.
-    let r = get(addr, "/no_content").await?;
+    let r = get(&t, "/no_content")?;
     assert_eq!(r.status, 204);
     assert_eq!(r.header("Content-Type"), None);
     assert!(r.body.is_empty());
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn header_injection_is_refused() -> Result<(), Error> {
+#[test]
+fn header_injection_is_refused() -> Result<(), Error> {
     let log = ExpectLog::new("tornado.application", "refusing unsafe response header");
-    let (_s, addr) = serve(vec![route("/(.*)", Output)]);
-    let r = get(addr, "/inject").await?;
+    let t = serve(vec![route("/(.*)", Output)]);
+    let r = get(&t, "/inject")?;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "safe");
     assert!(!r.head.contains("Injected"), "{}", r.head);
@@ -295,13 +306,13 @@ async fn header_injection_is_refused() -> Result<(), Error> {
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn redirects_are_302_or_301_with_a_location() -> Result<(), Error> {
-    let (_s, addr) = serve(vec![route("/(.*)", Output)]);
-    let r = get(addr, "/redirect").await?;
+#[test]
+fn redirects_are_302_or_301_with_a_location() -> Result<(), Error> {
+    let t = serve(vec![route("/(.*)", Output)]);
+    let r = get(&t, "/redirect")?;
     assert_eq!(r.status, 302);
     assert_eq!(r.header("Location").as_deref(), Some("/elsewhere?x=1"));
-    let r = get(addr, "/moved").await?;
+    let r = get(&t, "/moved")?;
     assert_eq!(r.status, 301);
     assert_eq!(
         r.header("Location").as_deref(),
@@ -310,44 +321,47 @@ async fn redirects_are_302_or_301_with_a_location() -> Result<(), Error> {
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn flush_streams_a_chunked_response_and_head_has_no_body() -> Result<(), Error> {
-    let (_s, addr) = serve(vec![route("/(.*)", Output)]);
-    let s = connect(addr).await?;
-    s.write(
-        b"GET /flush HTTP/1.1\r\nHost: x\r\n\r\nHEAD /x HTTP/1.1\r\nHost: x\r\n\r\nGET /str HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-    )
-    .await?;
-    let r = read_response(&s, false).await?;
-    assert_eq!(r.header("Transfer-Encoding").as_deref(), Some("chunked"));
-    assert_eq!(r.text(), "one,two,three");
-    let r = read_response(&s, true).await?;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("Content-Length").as_deref(), Some("12"));
-    // The next response follows at once: HEAD sent no body.
-    assert_eq!(read_response(&s, false).await?.text(), "héllo");
-    Ok(())
+#[test]
+fn flush_streams_a_chunked_response_and_head_has_no_body() -> Result<(), Error> {
+    let t = serve(vec![route("/(.*)", Output)]);
+    raw(&t, async |addr| {
+        let s = connect(addr).await?;
+        s.write(
+            b"GET /flush HTTP/1.1\r\nHost: x\r\n\r\nHEAD /x HTTP/1.1\r\nHost: x\r\n\r\nGET /str HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        )
+        .await?;
+        let r = read_response(&s, false).await?;
+        assert_eq!(r.header("Transfer-Encoding").as_deref(), Some("chunked"));
+        assert_eq!(r.text(), "one,two,three");
+        let r = read_response(&s, true).await?;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Content-Length").as_deref(), Some("12"));
+        // The next response follows at once: HEAD sent no body.
+        assert_eq!(read_response(&s, false).await?.text(), "héllo");
+        Ok(())
+    })
 }
 
-#[gen_test(timeout = 10)]
-async fn write_after_finish_is_logged_and_ignored() -> Result<(), Error> {
+#[test]
+fn write_after_finish_is_logged_and_ignored() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.application", "write() after finish()");
-    let (_s, addr) = serve(vec![route("/(.*)", Output)]);
-    assert_eq!(get(addr, "/after_finish").await?.text(), "done");
+    let t = serve(vec![route("/(.*)", Output)]);
+    assert_eq!(get(&t, "/after_finish")?.text(), "done");
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn a_body_that_does_not_match_its_content_length_closes_the_connection() -> Result<(), Error>
-{
+#[test]
+fn a_body_that_does_not_match_its_content_length_closes_the_connection() -> Result<(), Error> {
     let log = ExpectLog::new("tornado.application", "Content-Length");
     let _unfinished = ExpectLog::optional("tornado.application", "without finishing");
-    let (_s, addr) = serve(vec![route("/(.*)", Output)]);
+    let t = serve(vec![route("/(.*)", Output)]);
     for (path, want) in [("/short", "abc"), ("/long", "")] {
-        let s = connect(addr).await?;
-        s.write(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
-            .await?;
-        let all = s.read_until_close().await?;
+        let all = raw(&t, async move |addr| {
+            let s = connect(addr).await?;
+            s.write(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
+                .await?;
+            s.read_until_close().await
+        })?;
         let text = String::from_utf8_lossy(&all);
         // Never a complete response: the body is short (or absent).
         assert!(
@@ -395,30 +409,30 @@ impl RequestHandler for JsonErrors {
     }
 }
 
-#[gen_test(timeout = 10)]
-async fn http_errors_become_error_pages_and_log_lines() -> Result<(), Error> {
+#[test]
+fn http_errors_become_error_pages_and_log_lines() -> Result<(), Error> {
     let _warn = ExpectLog::new("tornado.general", "HTTP 403: Nope (secret detail)");
     let _err = ExpectLog::new(
         "tornado.application",
         "HTTP 503: Service Unavailable (db down)",
     );
     let _access = ExpectLog::optional("tornado.access", "");
-    let (_s, addr) = serve(vec![
+    let t = serve(vec![
         route("/fail/(.*)", Failing),
         route("/json", JsonErrors),
     ]);
-    let r = get(addr, "/fail/403").await?;
+    let r = get(&t, "/fail/403")?;
     assert!(r.head.starts_with("HTTP/1.0 403 Nope\r\n"), "{}", r.head);
     assert_eq!(
         r.text(),
         "<html><title>403: Nope</title><body>403: Nope</body></html>"
     );
     assert!(!r.text().contains("secret"));
-    let r = get(addr, "/fail/500").await?;
+    let r = get(&t, "/fail/500")?;
     assert_eq!(r.status, 503);
     assert!(!r.text().contains("partial output"));
     let _teapot = ExpectLog::new("tornado.general", "teapot");
-    let r = get(addr, "/json").await?;
+    let r = get(&t, "/json")?;
     assert_eq!(r.status, 418);
     let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(Error::new)?;
     assert_eq!(
@@ -428,15 +442,15 @@ async fn http_errors_become_error_pages_and_log_lines() -> Result<(), Error> {
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn other_errors_and_panics_are_500s_logged_on_tornado_application() -> Result<(), Error> {
+#[test]
+fn other_errors_and_panics_are_500s_logged_on_tornado_application() -> Result<(), Error> {
     let io = ExpectLog::new("tornado.application", "disk on fire");
     let panicked = ExpectLog::new("tornado.application", "handler exploded");
     let access = ExpectLog::new("tornado.access", "500 GET /fail/panic (127.0.0.1)");
-    let (_s, addr) = serve(vec![route("/fail/(.*)", Failing)]);
-    let r = get(addr, "/fail/io").await?;
+    let t = serve(vec![route("/fail/(.*)", Failing)]);
+    let r = get(&t, "/fail/io")?;
     assert_eq!(r.status, 500);
-    let r = get(addr, "/fail/panic").await?;
+    let r = get(&t, "/fail/panic")?;
     assert_eq!(r.status, 500);
     assert_eq!(
         r.text(),
@@ -447,33 +461,35 @@ async fn other_errors_and_panics_are_500s_logged_on_tornado_application() -> Res
         (1, 1, 1)
     );
     // The server goes on serving.
-    assert_eq!(get(addr, "/fail/none").await?.status, 200);
+    assert_eq!(get(&t, "/fail/none")?.status, 200);
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn serve_traceback_shows_the_error() -> Result<(), Error> {
+#[test]
+fn serve_traceback_shows_the_error() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.application", "disk on fire");
     let settings = Settings {
         serve_traceback: true,
         ..Default::default()
     };
-    let (_s, addr) = serve_with(vec![route("/fail/(.*)", Failing)], settings);
-    let r = get(addr, "/fail/io").await?;
+    let t = serve_with(vec![route("/fail/(.*)", Failing)], settings);
+    let r = get(&t, "/fail/io")?;
     assert_eq!(r.status, 500);
     assert!(r.text().contains("disk on fire"), "{}", r.text());
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn an_error_after_flush_closes_the_connection() -> Result<(), Error> {
+#[test]
+fn an_error_after_flush_closes_the_connection() -> Result<(), Error> {
     let _err = ExpectLog::new("tornado.application", "too late");
     let _gen = ExpectLog::new("tornado.general", "cannot send error response");
-    let (_s, addr) = serve(vec![route("/fail/(.*)", Failing)]);
-    let s = connect(addr).await?;
-    s.write(b"GET /fail/after_flush HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
-        .await?;
-    let all = s.read_until_close().await?;
+    let t = serve(vec![route("/fail/(.*)", Failing)]);
+    let all = raw(&t, async |addr| {
+        let s = connect(addr).await?;
+        s.write(b"GET /fail/after_flush HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
+            .await?;
+        s.read_until_close().await
+    })?;
     let text = String::from_utf8_lossy(&all);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.contains("partial output is discarded"));
@@ -491,11 +507,11 @@ impl RequestHandler for ArgsEcho {
         let line = format!(
             "a={:?} last={:?} missing={} default={} q={:?} b={:?}",
             cx.get_arguments("a"),
-            cx.get_argument("a"),
-            cx.get_argument("missing").is_none(),
+            cx.get_argument_opt("a"),
+            cx.get_argument_opt("missing").is_none(),
             cx.get_argument_or("missing", "dflt"),
-            cx.get_query_argument("a"),
-            cx.get_body_argument("a"),
+            cx.get_query_argument_opt("a"),
+            cx.get_body_argument_opt("a"),
         );
         cx.write(line);
         Ok(())
@@ -524,25 +540,24 @@ impl RequestHandler for ArgsEcho {
     }
 }
 
-#[gen_test(timeout = 10)]
-async fn query_and_body_arguments() -> Result<(), Error> {
-    let (_s, addr) = serve(vec![route("/args", ArgsEcho)]);
-    let r = get(addr, "/args?a=1&a=x+y%21&b=").await?;
+#[test]
+fn query_and_body_arguments() -> Result<(), Error> {
+    let t = serve(vec![route("/args", ArgsEcho)]);
+    let r = get(&t, "/args?a=1&a=x+y%21&b=")?;
     assert_eq!(
         r.text(),
         r#"a=["1", "x y!"] last=Some("x y!") missing=true default=dflt q=Some("x y!") b=None"#
     );
     let body = "a=from+body&c=3";
     let r = fetch(
-        addr,
+        &t,
         "POST",
         "/args?a=q",
         &format!(
             "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         ),
-    )
-    .await?;
+    )?;
     assert_eq!(
         r.text(),
         r#"a=["q", "from body"] last=Some("from body") missing=true default=dflt q=Some("q") b=Some("from body")"#
@@ -550,10 +565,10 @@ async fn query_and_body_arguments() -> Result<(), Error> {
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn multipart_fields_and_files() -> Result<(), Error> {
+#[test]
+fn multipart_fields_and_files() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.general", "Malformed HTTP request");
-    let (_s, addr) = serve(vec![route("/args", ArgsEcho)]);
+    let t = serve(vec![route("/args", ArgsEcho)]);
     let body = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nfield value\r\n\
                 --XyZ\r\nContent-Disposition: form-data; name=\"up\"; filename=\"r.txt\"\r\nContent-Type: text/plain\r\n\r\nline1\r\nline2\r\n\
                 --XyZ--\r\n";
@@ -561,7 +576,7 @@ async fn multipart_fields_and_files() -> Result<(), Error> {
         "Content-Type: multipart/form-data; boundary=\"XyZ\"\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let r = fetch(addr, "POST", "/args", &head).await?;
+    let r = fetch(&t, "POST", "/args", &head)?;
     assert_eq!(r.status, 200);
     assert!(
         r.text().contains(r#"b=Some("field value")"#),
@@ -580,7 +595,7 @@ async fn multipart_fields_and_files() -> Result<(), Error> {
         "Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {}\r\n\r\n{cut}",
         cut.len()
     );
-    assert_eq!(fetch(addr, "POST", "/args", &head).await?.status, 400);
+    assert_eq!(fetch(&t, "POST", "/args", &head)?.status, 400);
     Ok(())
 }
 
@@ -628,13 +643,13 @@ impl RequestHandler for Cookies {
     }
 }
 
-#[gen_test(timeout = 10)]
-async fn cookies_are_read_set_and_cleared() -> Result<(), Error> {
+#[test]
+fn cookies_are_read_set_and_cleared() -> Result<(), Error> {
     let _log = ExpectLog::new("tornado.application", "invalid cookie \"bad\"");
-    let (_s, addr) = serve(vec![route("/c/(.*)", Cookies)]);
-    let r = fetch(addr, "GET", "/c/get", "Cookie: a=1; b=\"two\"\r\n").await?;
+    let t = serve(vec![route("/c/(.*)", Cookies)]);
+    let r = fetch(&t, "GET", "/c/get", "Cookie: a=1; b=\"two\"\r\n")?;
     assert_eq!(r.text(), r#"a=Some("1") b=Some("two") c=None"#);
-    let r = get(addr, "/c/set").await?;
+    let r = get(&t, "/c/set")?;
     let set: Vec<&str> = r
         .head
         .split("\r\n")
@@ -653,14 +668,14 @@ async fn cookies_are_read_set_and_cleared() -> Result<(), Error> {
     Ok(())
 }
 
-#[gen_test(timeout = 10)]
-async fn signed_cookies_round_trip_and_tampering_is_detected() -> Result<(), Error> {
+#[test]
+fn signed_cookies_round_trip_and_tampering_is_detected() -> Result<(), Error> {
     let settings = Settings {
         cookie_secret: Some("0123456789abcdef".into()),
         ..Default::default()
     };
-    let (_s, addr) = serve_with(vec![route("/c/(.*)", Cookies)], settings);
-    let r = get(addr, "/c/set_signed").await?;
+    let t = serve_with(vec![route("/c/(.*)", Cookies)], settings);
+    let r = get(&t, "/c/set_signed")?;
     let cookie = r.header("Set-Cookie").expect("a Set-Cookie");
     let value = cookie
         .strip_prefix("user=")
@@ -669,30 +684,30 @@ async fn signed_cookies_round_trip_and_tampering_is_detected() -> Result<(), Err
         .to_owned();
     assert!(!value.contains("alice"), "the value is encoded: {value}");
     let send = |v: &str| format!("Cookie: user={v}\r\n");
-    let r = fetch(addr, "GET", "/c/get_signed", &send(&value)).await?;
+    let r = fetch(&t, "GET", "/c/get_signed", &send(&value))?;
     assert_eq!(r.text(), r#"Some("alice|admin")"#);
     // Change one character of the signature, then of the value.
     let mut sig = value.clone();
     let last = sig.pop().unwrap();
     sig.push(if last == '0' { '1' } else { '0' });
-    let r = fetch(addr, "GET", "/c/get_signed", &send(&sig)).await?;
+    let r = fetch(&t, "GET", "/c/get_signed", &send(&sig))?;
     assert_eq!(r.text(), "None");
     let forged = value.replacen("YWxpY2V8YWRtaW4=", "bWFsbG9yeXxyb290", 1);
     assert_ne!(forged, value);
-    let r = fetch(addr, "GET", "/c/get_signed", &send(&forged)).await?;
+    let r = fetch(&t, "GET", "/c/get_signed", &send(&forged))?;
     assert_eq!(r.text(), "None");
-    assert_eq!(get(addr, "/c/get_signed").await?.text(), "None");
+    assert_eq!(get(&t, "/c/get_signed")?.text(), "None");
     // Without a secret, signing is a server error.
     let _log = ExpectLog::new("tornado.application", "cookie_secret");
-    let (_s2, addr2) = serve(vec![route("/c/(.*)", Cookies)]);
-    assert_eq!(get(addr2, "/c/set_signed").await?.status, 500);
+    let t2 = serve(vec![route("/c/(.*)", Cookies)]);
+    assert_eq!(get(&t2, "/c/set_signed")?.status, 500);
     Ok(())
 }
 
 // ----- access log -------------------------------------------------------------------
 
-#[gen_test(timeout = 10)]
-async fn every_request_is_logged_on_tornado_access() -> Result<(), Error> {
+#[test]
+fn every_request_is_logged_on_tornado_access() -> Result<(), Error> {
     let ok =
         ExpectLog::new("tornado.access", "200 GET /str?x=1 (127.0.0.1)").level(log::Level::Info);
     let client =
@@ -701,10 +716,10 @@ async fn every_request_is_logged_on_tornado_access() -> Result<(), Error> {
         ExpectLog::new("tornado.access", "500 GET /fail/io (127.0.0.1)").level(log::Level::Error);
     let _err = ExpectLog::new("tornado.application", "disk on fire");
     let _warn = ExpectLog::new("tornado.general", "HTTP 400");
-    let (_s, addr) = serve(vec![route("/fail/(.*)", Failing), route("/(.*)", Output)]);
-    get(addr, "/str?x=1").await?;
-    get(addr, "/unknown").await?;
-    get(addr, "/fail/io").await?;
+    let t = serve(vec![route("/fail/(.*)", Failing), route("/(.*)", Output)]);
+    get(&t, "/str?x=1")?;
+    get(&t, "/unknown")?;
+    get(&t, "/fail/io")?;
     assert_eq!(
         (ok.matched(), client.matched(), server.matched()),
         (1, 1, 1)

@@ -1,19 +1,14 @@
 //! `Context::finish` extras: the automatic ETag with 304 on a match, and
 //! gzip under the `compress_response` setting (whole and streamed bodies).
 
-mod common;
 #[path = "support/raw_http.rs"]
 mod raw_http;
 
 use std::io::Read;
-use std::net::SocketAddr;
-use std::time::Duration;
 
-use common::fresh_loop;
 use raw_http::{Reply, request};
-use tornado::http::HttpServer;
-use tornado::ioloop::IOLoop;
 use tornado::web::{Application, Context, HttpError, RequestHandler, Settings, route};
+use tornado_testing::AsyncHttpTestCase;
 
 #[derive(Clone)]
 struct Text;
@@ -47,35 +42,32 @@ impl RequestHandler for Streamed {
     }
 }
 
-fn serve(compress: bool) -> (HttpServer<Application>, SocketAddr) {
+fn serve(compress: bool) -> AsyncHttpTestCase {
     let settings = Settings {
         compress_response: compress,
         ..Default::default()
     };
-    let app = Application::with_settings(
-        vec![route("/text", Text), route("/stream", Streamed)],
-        settings,
-    );
-    let (server, addrs) = app.listen_on(0, Some("127.0.0.1")).unwrap();
-    (server, addrs[0])
+    AsyncHttpTestCase::new(move || {
+        Application::with_settings(
+            vec![route("/text", Text), route("/stream", Streamed)],
+            settings,
+        )
+    })
 }
 
-fn fetch(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let (m, p) = (method.to_owned(), path.to_owned());
+/// A raw HTTP/1.0 request on the case's loop: the bytes as sent (gzip
+/// included), which the HTTP client would decode.
+fn fetch(t: &AsyncHttpTestCase, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let (addr, m, p) = (t.addr(), method.to_owned(), path.to_owned());
     let h: Vec<(String, String)> = headers
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-    IOLoop::current()
-        .run_sync(
-            move || {
-                let h: Vec<(&str, &str)> =
-                    h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-                request(addr, &m, &p, &h)
-            },
-            Some(Duration::from_secs(10)),
-        )
-        .unwrap()
+    t.run_sync(move || {
+        let h: Vec<(&str, &str)> = h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        request(addr, &m, &p, &h)
+    })
+    .unwrap()
 }
 
 fn gunzip(data: &[u8]) -> Vec<u8> {
@@ -90,46 +82,45 @@ fn gunzip(data: &[u8]) -> Vec<u8> {
 /// chunked: what arrives is exactly what was sent.
 #[test]
 fn automatic_etag_and_304() {
-    let _l = fresh_loop();
-    let (_s, addr) = serve(false);
-    let r = fetch(addr, "GET", "/text", &[]);
+    let t = serve(false);
+    let r = fetch(&t, "GET", "/text", &[]);
     assert_eq!(r.status, 200);
     let etag = r.header("Etag").expect("an automatic Etag").to_owned();
     assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 10);
     // Same body, same tag; another body, another tag.
     assert_eq!(
-        fetch(addr, "GET", "/text", &[]).header("Etag"),
+        fetch(&t, "GET", "/text", &[]).header("Etag"),
         Some(etag.as_str())
     );
-    let other = fetch(addr, "GET", "/text?n=11", &[]);
+    let other = fetch(&t, "GET", "/text?n=11", &[]);
     assert_ne!(other.header("Etag"), Some(etag.as_str()));
 
-    let r = fetch(addr, "GET", "/text", &[("If-None-Match", &etag)]);
+    let r = fetch(&t, "GET", "/text", &[("If-None-Match", &etag)]);
     assert_eq!(r.status, 304);
     assert!(r.body.is_empty());
     assert_eq!(r.header("Content-Type"), None);
     let weak = format!("W/{etag}");
     assert_eq!(
-        fetch(addr, "GET", "/text", &[("If-None-Match", &weak)]).status,
+        fetch(&t, "GET", "/text", &[("If-None-Match", &weak)]).status,
         304
     );
     let list = format!("\"x\", {etag}");
     assert_eq!(
-        fetch(addr, "GET", "/text", &[("If-None-Match", &list)]).status,
+        fetch(&t, "GET", "/text", &[("If-None-Match", &list)]).status,
         304
     );
     assert_eq!(
-        fetch(addr, "HEAD", "/text", &[("If-None-Match", &etag)]).status,
+        fetch(&t, "HEAD", "/text", &[("If-None-Match", &etag)]).status,
         304
     );
     assert_eq!(
-        fetch(addr, "GET", "/text", &[("If-None-Match", "\"nope\"")]).status,
+        fetch(&t, "GET", "/text", &[("If-None-Match", "\"nope\"")]).status,
         200
     );
     // Not for other methods, nor for streamed responses.
-    let r = fetch(addr, "POST", "/text", &[("If-None-Match", "*")]);
+    let r = fetch(&t, "POST", "/text", &[("If-None-Match", "*")]);
     assert_eq!((r.status, r.header("Etag")), (200, None));
-    let r = fetch(addr, "GET", "/stream", &[]);
+    let r = fetch(&t, "GET", "/stream", &[]);
     assert_eq!((r.status, r.header("Etag")), (200, None));
 }
 
@@ -148,10 +139,9 @@ fn etag_matching_rules() {
 
 #[test]
 fn gzip_when_accepted_and_worth_it() {
-    let _l = fresh_loop();
-    let (_s, addr) = serve(true);
+    let t = serve(true);
     let gz = [("Accept-Encoding", "gzip, deflate")];
-    let r = fetch(addr, "GET", "/text?n=5000", &gz);
+    let r = fetch(&t, "GET", "/text?n=5000", &gz);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Encoding"), Some("gzip"));
     assert_eq!(r.header("Vary"), Some("Accept-Encoding"));
@@ -161,21 +151,22 @@ fn gzip_when_accepted_and_worth_it() {
     );
     assert!(r.body.len() < 5000);
     assert_eq!(gunzip(&r.body), "a".repeat(5000).into_bytes());
-    let r = fetch(addr, "GET", "/text?n=5000&type=application/json", &gz);
+    let r = fetch(&t, "GET", "/text?n=5000&type=application/json", &gz);
     assert_eq!(r.header("Content-Encoding"), Some("gzip"));
 
     // Too small, not accepted, or not compressible: sent as it is.
-    let r = fetch(addr, "GET", "/text?n=100", &gz);
+    let r = fetch(&t, "GET", "/text?n=100", &gz);
     assert_eq!((r.header("Content-Encoding"), r.body.len()), (None, 100));
     assert_eq!(r.header("Vary"), Some("Accept-Encoding"));
-    let r = fetch(addr, "GET", "/text?n=5000", &[]);
+    let r = fetch(&t, "GET", "/text?n=5000", &[]);
     assert_eq!((r.header("Content-Encoding"), r.body.len()), (None, 5000));
-    let r = fetch(addr, "GET", "/text?n=5000&type=image/png", &gz);
+    let r = fetch(&t, "GET", "/text?n=5000&type=image/png", &gz);
     assert_eq!((r.header("Content-Encoding"), r.body.len()), (None, 5000));
 
     // Without the setting, never.
-    let (_s2, plain) = serve(false);
-    let r = fetch(plain, "GET", "/text?n=5000", &gz);
+    drop(t);
+    let plain = serve(false);
+    let r = fetch(&plain, "GET", "/text?n=5000", &gz);
     assert_eq!(
         (r.header("Content-Encoding"), r.header("Vary")),
         (None, None)
@@ -184,9 +175,8 @@ fn gzip_when_accepted_and_worth_it() {
 
 #[test]
 fn gzip_streamed_response() {
-    let _l = fresh_loop();
-    let (_s, addr) = serve(true);
-    let r = fetch(addr, "GET", "/stream", &[("Accept-Encoding", "gzip")]);
+    let t = serve(true);
+    let r = fetch(&t, "GET", "/stream", &[("Accept-Encoding", "gzip")]);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Encoding"), Some("gzip"));
     assert_eq!(r.header("Content-Length"), None);

@@ -37,10 +37,10 @@ impl RequestHandler for Upload {
 
     async fn prepare(&mut self, cx: &mut Context) -> Result<(), HttpError> {
         self.log.borrow_mut().push("prepare".into());
-        if let Some(limit) = cx.get_query_argument("limit") {
+        if let Some(limit) = cx.get_query_argument_opt("limit") {
             cx.set_max_body_size(limit.parse()?);
         }
-        if cx.get_query_argument("refuse").is_some() {
+        if cx.get_query_argument_opt("refuse").is_some() {
             return Err(HttpError::new(403));
         }
         Ok(())

@@ -8,6 +8,7 @@
 //! | `clock` | [`VirtualClock`]: paused or auto-advancing time for a test loop |
 //! | `backends` | [`each_backend`]: a body once per IOLoop backend |
 //! | `net` | [`bind_unused_port`] |
+//! | `http_test` | [`AsyncHttpTestCase`]: an `Application` served on a fresh loop, fetched by path (HTTP or HTTPS) |
 //!
 //! An async test, in the two spellings: the attribute (a `#[test]`) and
 //! the builder it expands to.
@@ -45,11 +46,13 @@ mod async_test;
 mod backends;
 mod clock;
 mod expect_log;
+mod http_test;
 mod net;
 
 pub use async_test::{AsyncTest, TIMEOUT_ENV, TestOutcome, get_async_test_timeout};
 pub use backends::each_backend;
 pub use clock::VirtualClock;
 pub use expect_log::{ExpectLog, install_logger};
+pub use http_test::AsyncHttpTestCase;
 pub use net::{bind_unused_port, bind_unused_port_on};
 pub use tornado_testing_macros::gen_test;

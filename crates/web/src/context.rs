@@ -15,6 +15,7 @@ use tornado_http::http1::framing::status_is_bodiless;
 use tornado_http::httputil::{HttpHeaders, HttpServerRequest, format_timestamp};
 use tornado_http::response::ResponseWriter;
 
+use crate::application::AppShared;
 use crate::cookies::CookieOptions;
 use crate::settings::Settings;
 
@@ -105,6 +106,17 @@ pub struct Context {
     pub(crate) finished: bool,
     /// The gzip stream of a compressed response whose headers went out.
     pub(crate) gzip: Option<GzEncoder<Vec<u8>>>,
+    /// What the request shares with its application (templates, named
+    /// routes, static hashes).
+    pub(crate) app: Rc<AppShared>,
+    /// The user `get_current_user` found, once it ran (or was set).
+    pub(crate) current_user: Option<Option<serde_json::Value>>,
+    /// This request's XSRF token, once asked for.
+    pub(crate) xsrf: Option<crate::xsrf::XsrfState>,
+    /// The handler's `compute_etag`.
+    pub(crate) compute_etag: fn(&[u8]) -> Option<String>,
+    /// The handler's `get_template_namespace`.
+    pub(crate) template_namespace: fn(&mut Context) -> Vec<(String, minijinja::Value)>,
 }
 
 /// Smallest body `compress_response` compresses when the whole body is
@@ -134,10 +146,10 @@ fn compressible(content_type: &str) -> bool {
 }
 
 /// Tornado's default `compute_etag`: a quoted hash of the body.
-fn compute_etag(body: &[u8]) -> String {
+pub fn default_etag(body: &[u8]) -> Option<String> {
     let digest = Sha256::digest(body);
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    Some(format!("\"{hex}\""))
 }
 
 /// The entity tags of an `If-None-Match` value: `*` or quoted tags, weak
@@ -187,13 +199,18 @@ impl Context {
     pub(crate) fn new(
         request: HttpServerRequest,
         response: ResponseWriter,
-        settings: Rc<Settings>,
+        app: Rc<AppShared>,
         conn: RequestConnection,
     ) -> Context {
         let mut cx = Context {
             request,
             response,
-            settings,
+            settings: app.settings.clone(),
+            app,
+            current_user: None,
+            xsrf: None,
+            compute_etag: default_etag,
+            template_namespace: |_| Vec::new(),
             conn,
             detached: false,
             path_args: Vec::new(),
@@ -403,11 +420,13 @@ impl Context {
         }
     }
 
-    /// Sets the `Etag` header to a hash of the body written so far
-    /// (Tornado's `set_etag_header` with the default `compute_etag`).
+    /// Sets the `Etag` header to the handler's `compute_etag` of the body
+    /// written so far (by default a hash of it); nothing if that is `None`
+    /// (Tornado's `set_etag_header`).
     pub fn set_etag_header(&mut self) {
-        let etag = compute_etag(&self.buffer);
-        self.headers.set("Etag", etag);
+        if let Some(etag) = (self.compute_etag)(&self.buffer) {
+            self.headers.set("Etag", etag);
+        }
     }
 
     /// True if the request's `If-None-Match` matches the response's `Etag`
@@ -503,40 +522,6 @@ impl Context {
         drop(self.finish()); // queued in order; the connection awaits the end
     }
 
-    // ----- arguments --------------------------------------------------
-
-    /// The last value of argument `name` (query or body), if any.
-    pub fn get_argument(&self, name: &str) -> Option<String> {
-        self.get_arguments(name).pop()
-    }
-
-    /// The last value of argument `name`, or `default`.
-    pub fn get_argument_or(&self, name: &str, default: &str) -> String {
-        self.get_argument(name)
-            .unwrap_or_else(|| default.to_owned())
-    }
-
-    /// Every value of argument `name`: query first, then body.
-    pub fn get_arguments(&self, name: &str) -> Vec<String> {
-        self.request.arguments(name)
-    }
-
-    /// The last value of query argument `name`.
-    pub fn get_query_argument(&self, name: &str) -> Option<String> {
-        self.request
-            .query_arguments
-            .get(name)
-            .and_then(|v| v.last().cloned())
-    }
-
-    /// The last value of body argument `name`.
-    pub fn get_body_argument(&self, name: &str) -> Option<String> {
-        self.request
-            .body_arguments
-            .get(name)
-            .and_then(|v| v.last().cloned())
-    }
-
     // ----- cookies ----------------------------------------------------
 
     /// The value of the request's cookie `name`.
@@ -564,34 +549,5 @@ impl Context {
             ..Default::default()
         };
         self.set_cookie(name, "", &options);
-    }
-
-    /// Sets a cookie signed with the application's `cookie_secret`, so that
-    /// `get_signed_cookie` can tell it was not forged.
-    pub fn set_signed_cookie(
-        &mut self,
-        name: &str,
-        value: &str,
-        options: &CookieOptions,
-    ) -> Result<(), crate::HttpError> {
-        let secret = self.cookie_secret()?;
-        let signed = crate::cookies::create_signed_value(&secret, name, value, SystemTime::now());
-        self.set_cookie(name, &signed, options);
-        Ok(())
-    }
-
-    /// The value of a cookie set by `set_signed_cookie`, if its signature
-    /// holds and it is younger than `max_age_days`.
-    pub fn get_signed_cookie(&self, name: &str, max_age_days: f64) -> Option<String> {
-        let secret = self.cookie_secret().ok()?;
-        let raw = self.get_cookie(name)?;
-        crate::cookies::decode_signed_value(&secret, name, &raw, max_age_days, SystemTime::now())
-    }
-
-    fn cookie_secret(&self) -> Result<String, crate::HttpError> {
-        self.settings.cookie_secret.clone().ok_or_else(|| {
-            crate::HttpError::new(500)
-                .with_log_message("signed cookies need the cookie_secret setting")
-        })
     }
 }

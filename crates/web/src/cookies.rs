@@ -2,6 +2,7 @@
 //! format (`2|1:0|10:<time>|<name>|<value>|<hmac-sha256>`), so that cookies
 //! signed by Tornado with the same secret are accepted here and back.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -80,8 +81,21 @@ fn signature(secret: &str, data: &str) -> String {
         .collect()
 }
 
-/// Signs `value` for cookie `name` at time `now`.
+/// Signs `value` for cookie `name` at time `now` (key version 0).
 pub fn create_signed_value(secret: &str, name: &str, value: &str, now: SystemTime) -> String {
+    create_signed_value_versioned(secret, 0, name, value, now)
+}
+
+/// Signs `value` for cookie `name` at time `now` with `secret`, recording
+/// `key_version` (the key of `secret` in the application's
+/// `cookie_secrets`) so that the reader knows which key to check it with.
+pub fn create_signed_value_versioned(
+    secret: &str,
+    key_version: u32,
+    name: &str,
+    value: &str,
+    now: SystemTime,
+) -> String {
     let timestamp = now
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
@@ -89,7 +103,8 @@ pub fn create_signed_value(secret: &str, name: &str, value: &str, now: SystemTim
         .to_string();
     let encoded = B64.encode(value.as_bytes());
     let to_sign = format!(
-        "2|1:0|{}|{}|{}|",
+        "2|{}|{}|{}|{}|",
+        field(&key_version.to_string()),
         field(&timestamp),
         field(name),
         field(&encoded)
@@ -115,11 +130,40 @@ pub fn decode_signed_value(
     max_age_days: f64,
     now: SystemTime,
 ) -> Option<String> {
+    decode(|_| Some(secret), name, signed, max_age_days, now)
+}
+
+/// As [`decode_signed_value`], checking the signature with the secret of
+/// the key version the value names (none if `secrets` lacks it).
+pub fn decode_signed_value_versioned(
+    secrets: &BTreeMap<u32, String>,
+    name: &str,
+    signed: &str,
+    max_age_days: f64,
+    now: SystemTime,
+) -> Option<String> {
+    decode(
+        |v| secrets.get(&v).map(String::as_str),
+        name,
+        signed,
+        max_age_days,
+        now,
+    )
+}
+
+fn decode<'a>(
+    secret_for: impl Fn(u32) -> Option<&'a str>,
+    name: &str,
+    signed: &str,
+    max_age_days: f64,
+    now: SystemTime,
+) -> Option<String> {
     let rest = signed.strip_prefix("2|")?;
-    let (_key_version, rest) = take_field(rest)?;
+    let (key_version, rest) = take_field(rest)?;
     let (timestamp, rest) = take_field(rest)?;
     let (cookie_name, rest) = take_field(rest)?;
     let (encoded, sig) = take_field(rest)?;
+    let secret = secret_for(key_version.parse().ok()?)?;
     let to_sign = &signed[..signed.len() - sig.len()];
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");

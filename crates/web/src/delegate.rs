@@ -9,12 +9,12 @@ use tornado_http::http1::delegate::append;
 use tornado_http::httputil::HttpServerRequest;
 use tornado_http::{BodyError, HttpMessageDelegate, RequestConnection};
 
+use crate::application::AppShared;
 use crate::context::Context;
 use crate::error::HttpError;
 use crate::handler::{RequestHandler, send_error};
 use crate::routing::Router;
 use crate::run::Run;
-use crate::settings::Settings;
 
 /// The page for requests no route serves: 404, or 400 when a path group is
 /// not UTF-8 (Tornado's `ErrorHandler`).
@@ -36,7 +36,7 @@ enum Target {
 /// [`Application`](crate::Application).
 pub struct WebRequest {
     router: Rc<Router>,
-    settings: Rc<Settings>,
+    shared: Rc<AppShared>,
     conn: RequestConnection,
     target: Target,
     /// `prepare` of a streaming handler let the request go on.
@@ -46,12 +46,12 @@ pub struct WebRequest {
 impl WebRequest {
     pub(crate) fn new(
         router: Rc<Router>,
-        settings: Rc<Settings>,
+        shared: Rc<AppShared>,
         conn: RequestConnection,
     ) -> WebRequest {
         WebRequest {
             router,
-            settings,
+            shared,
             conn,
             target: Target::None,
             prepared: false,
@@ -64,7 +64,7 @@ impl HttpMessageDelegate for WebRequest {
         let mut cx = Context::new(
             request,
             self.conn.response(),
-            self.settings.clone(),
+            self.shared.clone(),
             self.conn.clone(),
         );
         self.target = match self.router.route_for(&mut cx) {

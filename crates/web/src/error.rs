@@ -30,6 +30,9 @@ pub struct HttpError {
     pub(crate) reason: Option<String>,
     /// The error this one was made from, if any.
     pub(crate) source: Option<tornado_concurrent::Error>,
+    /// The response was already answered (e.g. a redirect to the login
+    /// page): nothing more to send or log.
+    pub(crate) handled: bool,
 }
 
 impl HttpError {
@@ -40,7 +43,23 @@ impl HttpError {
             log_message: None,
             reason: None,
             source: None,
+            handled: false,
         }
+    }
+
+    /// Ends a handler method whose response was already given, e.g. by
+    /// `authenticated`'s redirect: `return Err(HttpError::handled())`
+    /// sends and logs nothing more.
+    pub fn handled() -> HttpError {
+        HttpError {
+            handled: true,
+            ..HttpError::new(200)
+        }
+    }
+
+    /// True for [`HttpError::handled`].
+    pub fn is_handled(&self) -> bool {
+        self.handled
     }
 
     /// Adds a message for the log (not sent to the client).
@@ -121,6 +140,7 @@ impl<E: Into<tornado_concurrent::Error>> From<E> for HttpError {
             log_message: None,
             reason: None,
             source: Some(e.into()),
+            handled: false,
         }
     }
 }

@@ -38,6 +38,66 @@ pub trait RequestHandler: 'static {
     /// the last one, with an empty `cx.request().body`.
     const STREAM_REQUEST_BODY: bool = false;
 
+    /// The methods this handler answers (Tornado's `SUPPORTED_METHODS`);
+    /// others get a 405 before `prepare`. A method outside the seven
+    /// standard ones (e.g. `PROPFIND`) is served by
+    /// [`other_method`](Self::other_method).
+    const SUPPORTED_METHODS: &'static [&'static str] =
+        &["GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"];
+
+    /// Sets headers every response of this handler carries, error pages
+    /// included (Tornado's `set_default_headers`).
+    fn set_default_headers(&self, cx: &mut Context) {
+        let _ = cx;
+    }
+
+    /// The `Etag` of a complete response body (Tornado's `compute_etag`);
+    /// `None` sends none. The default is a hash of the body.
+    fn compute_etag(body: &[u8]) -> Option<String>
+    where
+        Self: Sized,
+    {
+        crate::context::default_etag(body)
+    }
+
+    /// Values every template this handler renders sees, over Tornado's
+    /// namespace (Tornado's `get_template_namespace`): e.g. a
+    /// `xsrf_form_html` of one's own, or helpers. The values passed to
+    /// `render` take precedence over both.
+    fn get_template_namespace(cx: &mut Context) -> Vec<(String, minijinja::Value)>
+    where
+        Self: Sized,
+    {
+        let _ = cx;
+        Vec::new()
+    }
+
+    /// Finds the logged-in user, e.g. from a signed cookie (Tornado's
+    /// `get_current_user`); it may await. Run once per request, after
+    /// `prepare` and before the method, unless `prepare` already called
+    /// `cx.set_current_user`; the result is `cx.current_user()`.
+    fn get_current_user(
+        &mut self,
+        cx: &mut Context,
+    ) -> impl StdFuture<Output = Result<Option<serde_json::Value>, HttpError>> {
+        let _ = cx;
+        async { Ok(None) }
+    }
+
+    /// Checks the XSRF token of a POST, PUT, PATCH or DELETE when the
+    /// `xsrf_cookies` setting is on (Tornado's `check_xsrf_cookie`); the
+    /// default is [`Context::check_xsrf_cookie`].
+    fn check_xsrf_cookie(&mut self, cx: &mut Context) -> HandlerResult {
+        cx.check_xsrf_cookie()
+    }
+
+    /// A method of `SUPPORTED_METHODS` other than the standard seven;
+    /// `cx.request().method` says which.
+    fn other_method(&mut self, cx: &mut Context) -> impl StdFuture<Output = HandlerResult> {
+        let _ = cx;
+        async { Err(HttpError::new(405)) }
+    }
+
     /// A piece of the body, for handlers with `STREAM_REQUEST_BODY`. The
     /// next piece is not read until the returned future is done
     /// (back-pressure). An error ends the request with its status.
@@ -123,7 +183,7 @@ pub trait RequestHandler: 'static {
             .reason
             .clone()
             .unwrap_or_else(|| error.reason().to_owned());
-        if cx.settings().serve_traceback && error.status() >= 500 {
+        if cx.settings().shows_tracebacks() && error.status() >= 500 {
             cx.set_header("Content-Type", "text/plain; charset=UTF-8");
             cx.write(format!("{code}: {reason}\n\n{error}\n"));
         } else {
@@ -162,6 +222,27 @@ pub(crate) async fn execute<H: RequestHandler>(h: &mut H, cx: &mut Context) {
 /// Runs `prepare`; false if the request ended there (an error answered, or
 /// the response finished or detached).
 pub(crate) async fn prepare<H: RequestHandler>(h: &mut H, cx: &mut Context) -> bool {
+    if let Err(e) = crate::arguments::check_arguments_utf8(&cx.request) {
+        handle_error(h, cx, e);
+        return false;
+    }
+    if !H::SUPPORTED_METHODS.contains(&cx.request.method.as_str()) {
+        handle_error(h, cx, HttpError::new(405));
+        return false;
+    }
+    // Tornado checks the token before `prepare`, for any method that may
+    // change something.
+    let method = cx.request.method.as_str();
+    if cx.settings.xsrf_cookies && !matches!(method, "GET" | "HEAD" | "OPTIONS") {
+        let checked =
+            catch_unwind(AssertUnwindSafe(|| h.check_xsrf_cookie(cx))).unwrap_or_else(|_| {
+                Err(HttpError::new(500).with_log_message("check_xsrf_cookie panicked"))
+            });
+        if let Err(e) = checked {
+            handle_error(h, cx, e);
+            return false;
+        }
+    }
     if let Err(e) = CatchPanic(h.prepare(cx)).await {
         handle_error(h, cx, e);
         return false;
@@ -185,6 +266,18 @@ pub(crate) async fn data_received<H: RequestHandler>(h: &mut H, cx: &mut Context
 pub(crate) async fn run_method<H: RequestHandler>(h: &mut H, cx: &mut Context) {
     if cx.finished() {
         return;
+    }
+    if !cx.current_user_known() {
+        match CatchPanic(async {
+            let user = h.get_current_user(cx).await?;
+            cx.set_current_user(user);
+            Ok(())
+        })
+        .await
+        {
+            Ok(()) => {}
+            Err(e) => return handle_error(h, cx, e),
+        }
     }
     if let Err(e) = CatchPanic(call_method(h, cx)).await {
         handle_error(h, cx, e);
@@ -214,12 +307,15 @@ async fn call_method<H: RequestHandler>(h: &mut H, cx: &mut Context) -> HandlerR
         Some(4) => h.patch(cx).await,
         Some(5) => h.delete(cx).await,
         Some(6) => h.options(cx).await,
-        _ => Err(HttpError::new(405)),
+        _ => h.other_method(cx).await,
     }
 }
 
 /// Tornado's `_handle_request_exception` + `send_error`.
 fn handle_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: HttpError) {
+    if e.is_handled() {
+        return;
+    }
     let summary = format!(
         "{} {} ({})",
         cx.request.method, cx.request.uri, cx.request.remote_ip
@@ -242,6 +338,9 @@ fn handle_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: HttpError) {
 /// must not have been written.
 pub(crate) fn send_error<H: RequestHandler>(h: &mut H, cx: &mut Context, e: &HttpError) {
     cx.clear();
+    if catch_unwind(AssertUnwindSafe(|| h.set_default_headers(cx))).is_err() {
+        log::error!(target: "tornado.application", "set_default_headers panicked");
+    }
     cx.finished = false;
     match e.reason.as_ref() {
         Some(_) => cx.set_status_reason(e.status(), e.reason()),

@@ -1,6 +1,10 @@
-//! Routes: URL patterns and the handler types serving them, and matching a
-//! request's path against them (the routing part of Tornado's
-//! `web.Application`).
+//! Routes: URL patterns and the handler types serving them, host rules,
+//! the default handler, and matching a request against them (the routing
+//! part of Tornado's `web.Application`).
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 
 use regex::Regex;
 
@@ -24,11 +28,15 @@ pub(crate) trait Spec {
 struct Cloning<H>(H);
 
 impl<H: RequestHandler + Clone> Spec for Cloning<H> {
-    fn start(&self, cx: Context) -> Box<dyn Run> {
-        Box::new(HandlerRun {
-            handler: self.0.clone(),
-            cx,
-        })
+    fn start(&self, mut cx: Context) -> Box<dyn Run> {
+        let handler = self.0.clone();
+        // The handler type's overridable hooks that the context calls.
+        cx.compute_etag = H::compute_etag;
+        cx.template_namespace = H::get_template_namespace;
+        if catch_unwind(AssertUnwindSafe(|| handler.set_default_headers(&mut cx))).is_err() {
+            log::error!(target: "tornado.application", "set_default_headers panicked");
+        }
+        Box::new(HandlerRun { handler, cx })
     }
 }
 
@@ -36,7 +44,21 @@ impl<H: RequestHandler + Clone> Spec for Cloning<H> {
 pub struct Route {
     /// The pattern anchored at both ends.
     regex: Regex,
-    spec: Box<dyn Spec>,
+    /// The pattern as given, for `reverse_url`.
+    pub(crate) pattern: String,
+    /// The route's name, for `reverse_url`.
+    pub(crate) name: Option<String>,
+    /// Makes the handler for each request.
+    spec: Rc<dyn Spec>,
+}
+
+impl Route {
+    /// Names the route, so that `reverse_url(name, args)` can build its
+    /// URLs (Tornado's `url(..., name=...)`).
+    pub fn name(mut self, name: &str) -> Route {
+        self.name = Some(name.to_owned());
+        self
+    }
 }
 
 /// A route: `pattern` is a regular expression matched against the whole
@@ -56,72 +78,101 @@ pub fn try_route<H: RequestHandler + Clone>(
 ) -> Result<Route, regex::Error> {
     Ok(Route {
         regex: Regex::new(&format!("^(?:{pattern})$"))?,
-        spec: Box::new(Cloning(handler)),
+        pattern: pattern.to_owned(),
+        name: None,
+        spec: Rc::new(Cloning(handler)),
     })
 }
 
-/// An application's routes, in order.
-pub(crate) struct Router {
+/// The routes for requests whose host matches (all hosts: `None`).
+struct HostRules {
+    host: Option<Regex>,
     routes: Vec<Route>,
 }
 
+/// An application's routing table: host rules in order (the rules for all
+/// hosts last), and the handler for what no route matches.
+#[derive(Default)]
+pub(crate) struct Router {
+    rules: RefCell<Vec<HostRules>>,
+    default_handler: RefCell<Option<Rc<dyn Spec>>>,
+}
+
 impl Router {
-    pub(crate) fn new(routes: Vec<Route>) -> Router {
-        Router { routes }
+    /// Adds `routes` for hosts matching `host` (all hosts: `None`). Host
+    /// rules go before the rules for all hosts, in the order added.
+    pub(crate) fn insert(&self, host: Option<Regex>, routes: Vec<Route>) {
+        let mut rules = self.rules.borrow_mut();
+        let wildcard = rules.iter().position(|r| r.host.is_none());
+        match (host.is_some(), wildcard) {
+            (true, Some(i)) => rules.insert(i, HostRules { host, routes }),
+            (false, Some(i)) => rules[i].routes.extend(routes),
+            (_, None) => rules.push(HostRules { host, routes }),
+        }
+    }
+
+    /// Serves what no route matches with `handler` instead of the 404 page.
+    pub(crate) fn set_default<H: RequestHandler + Clone>(&self, handler: H) {
+        *self.default_handler.borrow_mut() = Some(Rc::new(Cloning(handler)));
     }
 
     /// Routes the request in `cx`, filling its path arguments: the route's
     /// handler spec, or the error status (404, or 400 for a path group
     /// that is not UTF-8).
-    pub(crate) fn route_for(&self, cx: &mut Context) -> Result<&dyn Spec, u16> {
-        match self.find(&cx.request.path) {
-            Some(Ok((i, args, kwargs))) => {
-                cx.path_args = args;
-                cx.path_kwargs = kwargs;
-                Ok(&*self.routes[i].spec)
+    pub(crate) fn route_for(&self, cx: &mut Context) -> Result<Rc<dyn Spec>, u16> {
+        let host = cx.host_name();
+        let rules = self.rules.borrow();
+        for rule in rules.iter() {
+            if rule.host.as_ref().is_some_and(|h| !h.is_match(&host)) {
+                continue;
             }
-            Some(Err(BadGroup)) => Err(400),
+            match find(&rule.routes, &cx.request.path) {
+                Some(Ok((i, args, kwargs))) => {
+                    cx.path_args = args;
+                    cx.path_kwargs = kwargs;
+                    return Ok(rule.routes[i].spec.clone());
+                }
+                Some(Err(BadGroup)) => return Err(400),
+                None => {}
+            }
+        }
+        match &*self.default_handler.borrow() {
+            Some(spec) => Ok(spec.clone()),
             None => Err(404),
         }
     }
+}
 
-    /// Finds the route for `path`: its index and decoded groups.
-    fn find(&self, path: &str) -> Option<Result<Match, BadGroup>> {
-        for (i, r) in self.routes.iter().enumerate() {
-            // Without groups, a match test is all it takes (and much cheaper).
-            if r.regex.captures_len() == 1 {
-                if r.regex.is_match(path) {
-                    return Some(Ok((i, Vec::new(), Vec::new())));
-                }
-                continue;
+/// Finds the route for `path` among `routes`: its index and decoded groups.
+fn find(routes: &[Route], path: &str) -> Option<Result<Match, BadGroup>> {
+    for (i, r) in routes.iter().enumerate() {
+        // Without groups, a match test is all it takes (and much cheaper).
+        if r.regex.captures_len() == 1 {
+            if r.regex.is_match(path) {
+                return Some(Ok((i, Vec::new(), Vec::new())));
             }
-            if let Some(caps) = r.regex.captures(path) {
-                // Not UTF-8 once decoded: a 400, as Tornado's
-                // "Invalid unicode in path argument".
-                let decode = |s: &str| {
-                    percent_encoding::percent_decode_str(s)
-                        .decode_utf8()
-                        .map(|s| s.into_owned())
-                        .map_err(|_| BadGroup)
-                };
-                let mut args = Vec::new();
-                let mut kwargs = Vec::new();
-                for (name, m) in r.regex.capture_names().zip(caps.iter()).skip(1) {
-                    let value = match m {
-                        Some(m) => match decode(m.as_str()) {
-                            Ok(v) => v,
-                            Err(e) => return Some(Err(e)),
-                        },
-                        None => String::new(),
-                    };
-                    match name {
-                        Some(n) => kwargs.push((n.to_owned(), value)),
-                        None => args.push(value),
-                    }
-                }
-                return Some(Ok((i, args, kwargs)));
-            }
+            continue;
         }
-        None
+        if let Some(caps) = r.regex.captures(path) {
+            let mut args = Vec::new();
+            let mut kwargs = Vec::new();
+            for (name, m) in r.regex.capture_names().zip(caps.iter()).skip(1) {
+                let value = match m {
+                    // Not UTF-8 once decoded: a 400, as Tornado's
+                    // "Invalid unicode in path argument".
+                    Some(m) => match crate::arguments::decode_path_argument(m.as_str()) {
+                        Some(v) => v,
+                        None => return Some(Err(BadGroup)),
+                    },
+                    None => String::new(),
+                };
+                match name {
+                    Some(n) => kwargs.push((n.to_owned(), value)),
+                    None => args.push(value),
+                }
+            }
+            return Some(Ok((i, args, kwargs)));
+        }
     }
+    None
 }

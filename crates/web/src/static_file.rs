@@ -128,6 +128,17 @@ impl StaticFileHandler {
         cx.set_header("Etag", &etag);
         cx.set_header("Last-Modified", format_timestamp(modified));
         cx.set_header("Content-Type", content_type(&path));
+        // Tornado's `get_cache_time`: a versioned URL (`static_url`'s
+        // `?v=`) names content that never changes, so it may be cached for
+        // long; other URLs get no caching headers.
+        if cx.request().query_arguments.contains_key("v") {
+            let max_age = crate::static_url::VERSIONED_CACHE_SECONDS;
+            cx.set_header(
+                "Expires",
+                format_timestamp(SystemTime::now() + std::time::Duration::from_secs(max_age)),
+            );
+            cx.set_header("Cache-Control", format!("max-age={max_age}"));
+        }
         if not_modified(cx, modified) {
             cx.set_status(304);
             return Ok(());
@@ -183,7 +194,7 @@ impl RequestHandler for StaticFileHandler {
 
 /// The requested path made relative and free of `.` and `..`; `None` if
 /// it is absolute or climbs above the root.
-fn normalize(requested: &str) -> Option<PathBuf> {
+pub(crate) fn normalize(requested: &str) -> Option<PathBuf> {
     if requested.contains('\0') {
         return None;
     }
