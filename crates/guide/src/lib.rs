@@ -37,8 +37,11 @@ chapters! {
     AsyncIo => "async.md",
     Coroutines => "coroutines.md",
     Spider => "spider.md",
-    // Structure => "structure.md", (needs the webapp branch: enabled when it lands)
+    Structure => "structure.md",
+    Templates => "templates.md",
+    Security => "security.md",
     Running => "running.md",
-    // Testing => "testing.md", (needs the webapp branch: enabled when it lands)
+    Testing => "testing.md",
     Backends => "backends.md",
+    Porting => "porting.md",
 }
