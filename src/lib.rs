@@ -13,6 +13,7 @@
 //! | [`tcp`] | `tornado-tcp` | `tornado.netutil`, `tornado.tcpserver`, `tornado.tcpclient` |
 //! | [`http`] | `tornado-http` | `tornado.httputil`, `tornado.httpserver`, `tornado.httpclient` |
 //! | [`web`] | `tornado-web` | `tornado.web` |
+//! | [`websocket`] | `tornado-websocket` | `tornado.websocket` |
 //! | [`locks`] | `tornado-locks` | `tornado.locks` |
 //! | [`process`] | `tornado-process` | `tornado.process` |
 //! | [`queues`] | `tornado-queues` | `tornado.queues` |
@@ -66,6 +67,7 @@ pub use tornado_queues as queues;
 pub use tornado_sqlite as sqlite;
 pub use tornado_tcp as tcp;
 pub use tornado_web as web;
+pub use tornado_websocket as websocket;
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

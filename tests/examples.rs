@@ -35,6 +35,14 @@ mod stream_upload;
 #[path = "../examples/blog.rs"]
 mod blog;
 
+#[allow(dead_code)]
+#[path = "../examples/websocket_echo.rs"]
+mod websocket_echo;
+
+#[allow(dead_code)]
+#[path = "../examples/chat.rs"]
+mod chat;
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -81,6 +89,18 @@ fn blog_self_test() {
 }
 
 #[test]
+fn websocket_echo_self_test() {
+    let _l = common::fresh_loop();
+    websocket_echo::run(args(&["--self-test"])).unwrap();
+}
+
+#[test]
+fn chat_self_test() {
+    let _l = common::fresh_loop();
+    chat::run(args(&["--self-test"])).unwrap();
+}
+
+#[test]
 fn examples_refuse_unknown_arguments() {
     let _l = common::fresh_loop();
     assert!(hello::run(args(&["--bogus"])).is_err());
@@ -89,6 +109,8 @@ fn examples_refuse_unknown_arguments() {
     assert!(slow_server::run(args(&["--delay-ms", "x"])).is_err());
     assert!(stream_upload::run(args(&["--dir"])).is_err());
     assert!(blog::run(args(&["--db"])).is_err());
+    assert!(websocket_echo::run(args(&["--max-message-size"])).is_err());
+    assert!(chat::run(args(&["--bogus"])).is_err());
 }
 
 #[allow(dead_code)]
@@ -132,4 +154,6 @@ fn pg_api_self_test() {
     assert!(pg_api::run(args(&["--dsn"])).is_err());
     // A throwaway cluster of its own, unless DATABASE_URL names a server.
     pg_api::run(args(&["--self-test"])).unwrap();
+    assert!(websocket_echo::run(args(&["--max-message-size"])).is_err());
+    assert!(chat::run(args(&["--bogus"])).is_err());
 }
