@@ -40,6 +40,7 @@ chapters! {
     Structure => "structure.md",
     Templates => "templates.md",
     Security => "security.md",
+    WebSockets => "websocket.md",
     Running => "running.md",
     Testing => "testing.md",
     Backends => "backends.md",
