@@ -7,7 +7,13 @@
 # (utime+stime from /proc/<pid>/stat around the wrk run, over requests).
 #
 # Usage: bash bench/http_bench.sh            (DURATION=5s ROUNDS=3 CONNS=50)
+#
+# BEFORE_HELLO=path/to/an/older/hello adds that build as a fourth server
+# ("before"), to compare a change against the commit before it.
+# The examples log every request at `info`; the run sets RUST_LOG=warn
+# (unless given) so that our server writes no access lines, as hyper.
 set -euo pipefail
+export RUST_LOG=${RUST_LOG:-warn}
 
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
@@ -35,6 +41,11 @@ if command -v python3 >/dev/null && python3 -c 'import tornado' 2>/dev/null; the
     ports+=("$((BASE_PORT + 2))")
 else
     echo "(python3 with tornado not found: skipping Tornado; pip install tornado)" >&2
+fi
+if [ -n "${BEFORE_HELLO:-}" ]; then
+    names+=(before)
+    cmds+=("$BEFORE_HELLO --port $((BASE_PORT + 3))")
+    ports+=("$((BASE_PORT + 3))")
 fi
 
 pids=()

@@ -43,6 +43,10 @@ mod websocket_echo;
 #[path = "../examples/chat.rs"]
 mod chat;
 
+#[allow(dead_code)]
+#[path = "../examples/fetch.rs"]
+mod fetch;
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -101,6 +105,13 @@ fn chat_self_test() {
 }
 
 #[test]
+fn fetch_self_test_uses_one_connection_for_1000_requests() {
+    let _l = common::fresh_loop();
+    fetch::run(args(&["--self-test"])).unwrap();
+    fetch::run(args(&["--self-test", "--stream"])).unwrap();
+}
+
+#[test]
 fn examples_refuse_unknown_arguments() {
     let _l = common::fresh_loop();
     assert!(hello::run(args(&["--bogus"])).is_err());
@@ -111,6 +122,8 @@ fn examples_refuse_unknown_arguments() {
     assert!(blog::run(args(&["--db"])).is_err());
     assert!(websocket_echo::run(args(&["--max-message-size"])).is_err());
     assert!(chat::run(args(&["--bogus"])).is_err());
+    assert!(fetch::run(args(&["--max-clients", "0", "http://x/"])).is_err());
+    assert!(fetch::run(args(&[])).is_err());
 }
 
 #[allow(dead_code)]
@@ -154,6 +167,4 @@ fn pg_api_self_test() {
     assert!(pg_api::run(args(&["--dsn"])).is_err());
     // A throwaway cluster of its own, unless DATABASE_URL names a server.
     pg_api::run(args(&["--self-test"])).unwrap();
-    assert!(websocket_echo::run(args(&["--max-message-size"])).is_err());
-    assert!(chat::run(args(&["--bogus"])).is_err());
 }

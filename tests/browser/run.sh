@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The chat example in a real browser: headless Chromium driven by Selenium.
-# Two windows open the page, one posts, both must show the message; then
-# the server restarts and the pages must reconnect and chat again.
+# The examples in a real browser: headless Chromium driven by Selenium.
+# Chat: two windows open the page, one posts, both must show the message;
+# then the server restarts and the pages must reconnect and chat again.
+# Blog: create the author, post, sign out and in, edit, all through the
+# real forms (with their XSRF tokens).
 #
 #   bash tests/browser/run.sh
 #
@@ -24,5 +26,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import selenium" 2>/d
     "$VENV/bin/pip" install --quiet selenium
 fi
 
-cargo build --quiet --example chat
-CHROMIUM="$CHROMIUM" DRIVER="$DRIVER" "$VENV/bin/python" tests/browser/chat_browser.py target/debug/examples/chat
+cargo build --quiet --example chat --example blog
+export CHROMIUM DRIVER
+"$VENV/bin/python" tests/browser/chat_browser.py target/debug/examples/chat
+"$VENV/bin/python" tests/browser/blog_browser.py target/debug/examples/blog

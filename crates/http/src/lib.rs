@@ -41,21 +41,23 @@
 //! ```
 #![deny(missing_docs)]
 
-mod client_error;
-mod client_response;
-mod client_url;
+pub mod client;
 pub mod http1;
-pub mod httpclient;
 pub mod httpserver;
 pub mod httputil;
 mod multi;
 pub mod response;
 
+/// The client under Tornado's module name.
+pub use client as httpclient;
+pub use client::{
+    BlockingHttpClient, BodyWriter, FetchOptions, HttpClient, HttpClientError, HttpClientErrorKind,
+    HttpClientOptions, HttpRequest, HttpResponse, TimeInfo, fetch,
+};
 pub use http1::{
     BodyError, Detached, HeadError, HttpHandler, HttpMessageDelegate, HttpServerDelegate,
     ReadError, RequestConnection,
 };
-pub use httpclient::{FetchOptions, HttpClientError, HttpClientErrorKind, HttpResponse, fetch};
 pub use httpserver::{HttpServer, HttpServerOptions};
 pub use httputil::{HttpHeaders, HttpServerRequest};
 pub use multi::{HttpThread, threaded};

@@ -93,8 +93,21 @@ fn valid_host(host: &str) -> bool {
     })
 }
 
-/// A response head: status, reason and fields.
-pub fn parse_response_head(head: &[u8]) -> Result<(u16, String, HttpHeaders), HeadError> {
+/// A parsed response head.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    /// The status code.
+    pub code: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// The header fields.
+    pub headers: HttpHeaders,
+    /// True for `HTTP/1.1` (keep-alive by default), false for `HTTP/1.0`.
+    pub http11: bool,
+}
+
+/// A response head: status, reason, fields and version.
+pub fn parse_response_head(head: &[u8]) -> Result<ResponseHead, HeadError> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut slots);
     match parsed.parse(head).map_err(parse_error)? {
@@ -105,7 +118,12 @@ pub fn parse_response_head(head: &[u8]) -> Result<(u16, String, HttpHeaders), He
         .code
         .ok_or_else(|| HeadError::Malformed("no status code".into()))?;
     let reason = parsed.reason.unwrap_or("").to_owned();
-    Ok((code, reason, headers_of(parsed.headers)?))
+    Ok(ResponseHead {
+        code,
+        reason,
+        http11: parsed.version == Some(1),
+        headers: headers_of(parsed.headers)?,
+    })
 }
 
 /// Tornado's `_apply_xheaders`: the client's address and scheme as the
@@ -181,11 +199,15 @@ mod tests {
 
     #[test]
     fn response_heads() {
-        let (code, reason, h) =
-            parse_response_head(b"HTTP/1.1 404 Not Found\r\nA: b\r\n\r\n").unwrap();
+        let r = parse_response_head(b"HTTP/1.1 404 Not Found\r\nA: b\r\n\r\n").unwrap();
         assert_eq!(
-            (code, reason.as_str(), h.get("a")),
-            (404, "Not Found", Some("b"))
+            (r.code, r.reason.as_str(), r.headers.get("a"), r.http11),
+            (404, "Not Found", Some("b"), true)
+        );
+        assert!(
+            !parse_response_head(b"HTTP/1.0 200 OK\r\n\r\n")
+                .unwrap()
+                .http11
         );
         assert!(parse_response_head(b"HTTP/1.1 abc\r\n\r\n").is_err());
     }

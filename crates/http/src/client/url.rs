@@ -1,7 +1,7 @@
 //! URLs as the HTTP client needs them: split into scheme, host, port and
 //! request target, and `Location` values resolved against them.
 
-use crate::client_error::{HttpClientError, HttpClientErrorKind};
+use super::error::{HttpClientError, HttpClientErrorKind};
 
 /// A URL split into what a request needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +76,14 @@ impl Url {
         }
     }
 
-    fn origin(&self) -> String {
+    /// The absolute form (`http://host:port/path?query`), as a request
+    /// through a proxy names its target.
+    pub(crate) fn absolute(&self) -> String {
+        format!("{}{}", self.origin(), self.target)
+    }
+
+    /// `scheme://authority`, which a redirect elsewhere changes.
+    pub(crate) fn origin(&self) -> String {
         format!(
             "{}://{}",
             if self.https { "https" } else { "http" },

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::client_response::HttpResponse;
+use super::response::HttpResponse;
 use crate::http1::error::ReadError;
 
 /// What went wrong with a fetch.
@@ -18,8 +18,19 @@ pub enum HttpClientErrorKind {
     /// Connecting failed otherwise (no address, TLS handshake, reset), or
     /// the connection closed before the response was complete.
     Connection,
-    /// `connect_timeout` or `request_timeout` passed.
+    /// The certificate or TLS settings could not be used (an unreadable
+    /// `ca_certs` or `client_cert` file, a handshake refused).
+    Tls,
+    /// `connect_timeout` or `request_timeout` passed (the message says
+    /// which, and whether the request was still waiting in the client's
+    /// queue).
     Timeout,
+    /// The proxy refused to open a `CONNECT` tunnel (with its status).
+    ProxyRefused(u16),
+    /// The body producer failed.
+    BodyProducer,
+    /// The client was closed.
+    Closed,
     /// More redirects than `max_redirects`.
     TooManyRedirects,
     /// The response could not be parsed, or was too large.
@@ -53,7 +64,8 @@ pub struct HttpClientError {
     pub kind: HttpClientErrorKind,
     /// A description.
     pub message: String,
-    /// The response, for `Status` and `TooManyRedirects`.
+    /// The response, for `Status` and `TooManyRedirects` (and the proxy's
+    /// answer for `ProxyRefused`).
     pub response: Option<Box<HttpResponse>>,
     /// Why reading the response failed, for `MalformedResponse` and
     /// `Connection` failures while reading: the framing layer's typed
