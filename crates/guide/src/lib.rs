@@ -41,6 +41,7 @@ chapters! {
     Templates => "templates.md",
     Security => "security.md",
     WebSockets => "websocket.md",
+    Client => "client.md",
     Running => "running.md",
     Testing => "testing.md",
     Backends => "backends.md",
