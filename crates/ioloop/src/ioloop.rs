@@ -22,7 +22,8 @@ use crate::handlers::{Entry, HandlerTable};
 use crate::metrics::{Counters, Metrics};
 use crate::remote::{Remote, RemoteQueued, Shared};
 use crate::selector::{Selector, Trigger};
-use crate::sys::{Waker, syscall};
+use crate::sys::Waker;
+use crate::syscall;
 use crate::timeouts::{Timeout, TimerHeap};
 use crate::watchdog;
 

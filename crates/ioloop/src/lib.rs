@@ -24,6 +24,9 @@
 //! std::thread::spawn(move || remote.add_callback(|| IOLoop::current().stop()));
 //! ioloop.start().unwrap();
 //! ```
+// `syscall!` (in `sys`) expands its arguments inside its `unsafe` block by
+// design: it is the one helper for libc calls, each with a SAFETY note.
+#![allow(clippy::macro_metavars_in_unsafe)]
 #![deny(missing_docs)]
 
 mod backend;

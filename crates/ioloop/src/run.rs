@@ -26,7 +26,8 @@ use crate::events::Events;
 use crate::ioloop::{CallbackKind, CallbackPanic, IOLoop, Queued, Work};
 use crate::metrics::bump;
 use crate::selector::Trigger;
-use crate::sys::{poll_ready, syscall};
+use crate::sys::poll_ready;
+use crate::syscall;
 
 /// Poll at least every this many iterations while callbacks keep coming.
 const POLL_EVERY_ITERATIONS: u32 = 64;

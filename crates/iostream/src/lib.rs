@@ -44,7 +44,6 @@ mod error;
 mod io_traits;
 mod read;
 mod stream;
-mod sys;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod transport;

@@ -7,7 +7,7 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use crate::sys::syscall;
+use tornado_ioloop::syscall;
 
 /// A non-blocking byte transport under an [`IOStream`](crate::IOStream).
 ///

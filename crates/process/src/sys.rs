@@ -1,44 +1,13 @@
-//! Every system call of this crate, each through [`cvt`]: `-1` (or an
-//! error number, for the calls that return one) becomes an `io::Error`.
+//! Every system call of this crate, each through the project's one libc
+//! helper, `tornado_ioloop::syscall!`: `-1` becomes an `io::Error` (the
+//! calls that return an error number instead say so where they are made).
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-/// A C return value that signals failure with `-1`.
-pub(crate) trait MinusOne: Copy + PartialEq {
-    /// The failure value.
-    const MINUS_ONE: Self;
-}
-
-// `c_long` (what `syscall` returns) is one of these two on every target.
-impl MinusOne for i32 {
-    const MINUS_ONE: Self = -1;
-}
-
-impl MinusOne for i64 {
-    const MINUS_ONE: Self = -1;
-}
-
-/// Turns a `-1` return into the thread's `errno` as an `io::Error`.
-pub(crate) fn cvt<T: MinusOne>(ret: T) -> io::Result<T> {
-    if ret == T::MINUS_ONE {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// As [`cvt`], retrying while the call is interrupted by a signal.
-pub(crate) fn cvt_retry<T: MinusOne>(mut call: impl FnMut() -> T) -> io::Result<T> {
-    loop {
-        match cvt(call()) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
+use tornado_ioloop::syscall;
 
 /// The process's id.
 pub(crate) fn getpid() -> libc::pid_t {
@@ -77,7 +46,7 @@ pub(crate) fn has_loop_fd() -> bool {
 /// exists, and locks other threads held stay locked forever.
 pub(crate) unsafe fn fork() -> io::Result<libc::pid_t> {
     // SAFETY: the caller guarantees a single-threaded process.
-    cvt(unsafe { libc::fork() })
+    syscall!(fork())
 }
 
 /// `waitpid(pid, WNOHANG or 0)`: the pid and status of a child that
@@ -89,14 +58,14 @@ pub(crate) fn waitpid(
     let mut status: libc::c_int = 0;
     let flags = if nohang { libc::WNOHANG } else { 0 };
     // SAFETY: `status` is a valid place for the kernel to write to.
-    let got = cvt_retry(|| unsafe { libc::waitpid(pid, &mut status, flags) })?;
+    let got = syscall!(retry waitpid(pid, &mut status, flags))?;
     Ok((got != 0).then(|| (got, ExitStatus::from_raw(status))))
 }
 
 /// `kill(pid, signal)`.
 pub(crate) fn kill(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
     // SAFETY: sending a signal has no memory-safety preconditions.
-    cvt(unsafe { libc::kill(pid, signal) }).map(drop)
+    syscall!(kill(pid, signal)).map(drop)
 }
 
 /// A signal set holding `signals`.
@@ -104,10 +73,10 @@ pub(crate) fn sigset(signals: &[libc::c_int]) -> io::Result<libc::sigset_t> {
     // SAFETY: an all-zero sigset_t is a valid value to initialise.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid sigset_t.
-    cvt(unsafe { libc::sigemptyset(&mut set) })?;
+    syscall!(sigemptyset(&mut set))?;
     for &s in signals {
         // SAFETY: as above.
-        cvt(unsafe { libc::sigaddset(&mut set, s) })?;
+        syscall!(sigaddset(&mut set, s))?;
     }
     Ok(set)
 }
@@ -118,7 +87,7 @@ pub(crate) fn sigprocmask(how: libc::c_int, set: &libc::sigset_t) -> io::Result<
     // SAFETY: an all-zero sigset_t is a valid value to be overwritten.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are to valid sigset_t values.
-    cvt(unsafe { libc::sigprocmask(how, set, &mut old) })?;
+    syscall!(sigprocmask(how, set, &mut old))?;
     Ok(old)
 }
 
@@ -129,7 +98,7 @@ pub(crate) fn default_action(signal: libc::c_int) -> io::Result<()> {
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = libc::SIG_DFL;
     // SAFETY: `action` is a valid sigaction; the old one is not wanted.
-    cvt(unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) }).map(drop)
+    syscall!(sigaction(signal, &action, std::ptr::null_mut())).map(drop)
 }
 
 /// Waits (blocking the process: only the supervising parent, which runs
@@ -137,7 +106,7 @@ pub(crate) fn default_action(signal: libc::c_int) -> io::Result<()> {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn sigwait(set: &libc::sigset_t) -> io::Result<libc::c_int> {
     // SAFETY: `set` is valid; no siginfo is asked for.
-    cvt_retry(|| unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) })
+    syscall!(retry sigwaitinfo(set, std::ptr::null_mut()))
 }
 
 /// As the Linux version; `sigwait` returns an error number, not `-1`.
@@ -158,7 +127,7 @@ pub(crate) fn set_parent_death_signal(signal: libc::c_int) -> io::Result<()> {
     {
         let sig = signal as libc::c_ulong;
         // SAFETY: PR_SET_PDEATHSIG takes a signal number and nothing else.
-        cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) })?;
+        syscall!(prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0))?;
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let _ = signal;
@@ -177,7 +146,7 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // SAFETY: the syscall takes a pid and flags and returns a new fd.
-        let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+        let fd = syscall!(syscall(libc::SYS_pidfd_open, pid, 0))?;
         // SAFETY: the kernel just gave us this fd; nobody else owns it.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
     }
@@ -225,9 +194,8 @@ mod tests {
     #[test]
     fn minus_one_is_the_os_error() {
         // SAFETY: closing an fd that cannot be open fails with EBADF.
-        let e = cvt(unsafe { libc::close(-1) }).unwrap_err();
+        let e = syscall!(close(-1)).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EBADF));
-        assert_eq!(cvt(0 as libc::c_int).unwrap(), 0);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use super::syscall;
+use crate::syscall;
 use crate::events::Events;
 
 /// Appends to `ready` the fds among `fds` that are ready now for the events

@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::syscall;
+use crate::syscall;
 use crate::error::Error;
 use crate::events::Events;
 use crate::selector::{Selector, Trigger};

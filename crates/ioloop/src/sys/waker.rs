@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::syscall;
+use crate::syscall;
 
 /// The two ends of the wake-up channel (the same fd for an eventfd).
 pub(crate) struct Waker {
