@@ -220,6 +220,10 @@ impl HttpServerRequest {
     /// `decompress_request`) cannot be parsed: an `HttpInputError`, as in
     /// Tornado.
     pub fn parse_body(&mut self) -> Result<(), HttpInputError> {
+        // Most requests (GET, HEAD) have no body: nothing to look up.
+        if self.body.is_empty() {
+            return Ok(());
+        }
         let content_type = self.headers.get("Content-Type").unwrap_or("").to_owned();
         let (mime, _) = parse_header(&content_type);
         let form = mime.eq_ignore_ascii_case("application/x-www-form-urlencoded")

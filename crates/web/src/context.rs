@@ -147,9 +147,17 @@ fn compressible(content_type: &str) -> bool {
 
 /// Tornado's default `compute_etag`: a quoted hash of the body.
 pub fn default_etag(body: &[u8]) -> Option<String> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(body);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("\"{hex}\""))
+    // Written in one buffer: this runs for every response with a body.
+    let mut tag = String::with_capacity(34);
+    tag.push('"');
+    for &b in &digest[..16] {
+        tag.push(HEX[usize::from(b >> 4)] as char);
+        tag.push(HEX[usize::from(b & 15)] as char);
+    }
+    tag.push('"');
+    Some(tag)
 }
 
 /// The entity tags of an `If-None-Match` value: `*` or quoted tags, weak

@@ -120,11 +120,15 @@ impl Router {
     /// handler spec, or the error status (404, or 400 for a path group
     /// that is not UTF-8).
     pub(crate) fn route_for(&self, cx: &mut Context) -> Result<Rc<dyn Spec>, u16> {
-        let host = cx.host_name();
+        // The host name is worked out only if a host rule needs it.
+        let mut host: Option<String> = None;
         let rules = self.rules.borrow();
         for rule in rules.iter() {
-            if rule.host.as_ref().is_some_and(|h| !h.is_match(&host)) {
-                continue;
+            if let Some(pattern) = &rule.host {
+                let name = host.get_or_insert_with(|| cx.host_name());
+                if !pattern.is_match(name) {
+                    continue;
+                }
             }
             match find(&rule.routes, &cx.request.path) {
                 Some(Ok((i, args, kwargs))) => {

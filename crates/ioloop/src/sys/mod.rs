@@ -62,7 +62,6 @@ macro_rules! syscall {
     }};
 }
 
-
 /// Whether the epoll backend exists on this OS.
 pub(crate) const HAS_EPOLL: bool = cfg!(any(target_os = "linux", target_os = "android"));
 

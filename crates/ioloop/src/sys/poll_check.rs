@@ -9,8 +9,8 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::syscall;
 use crate::events::Events;
+use crate::syscall;
 
 /// Appends to `ready` the fds among `fds` that are ready now for the events
 /// they watch; a closed fd is reported as `INVALID`. `scratch` is reused.

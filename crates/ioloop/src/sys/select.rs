@@ -4,10 +4,10 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use crate::syscall;
 use crate::error::Error;
 use crate::events::Events;
 use crate::selector::{Selector, Trigger};
+use crate::syscall;
 
 /// The size of `fd_set`: fds at or above it cannot be watched by select.
 pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
