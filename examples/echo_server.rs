@@ -7,6 +7,9 @@
 //! gives open connections `--grace` seconds to finish, closes the rest and
 //! exits. A second Ctrl-C during the grace period closes them at once.
 //! With `--threads N` it serves on N threads, each with its own loop.
+//! `--max-buffer-size N` caps each connection's read buffer at N bytes (the
+//! soak test's memory-limited run): a read never takes more than that, the
+//! rest waits in the kernel.
 //!
 //! Run: `cargo run --example echo_server -- --port 8888`, then talk to it
 //! with `nc 127.0.0.1 8888`.
@@ -16,7 +19,7 @@ use std::time::Duration;
 
 use tornado::r#gen::{coroutine, spawn};
 use tornado::ioloop::IOLoop;
-use tornado::iostream::IOStream;
+use tornado::iostream::{IOStream, StreamOptions};
 use tornado::tcp::signals::{SIGINT, SIGTERM, wait_for_signal};
 use tornado::tcp::{TcpHandler, TcpServer, ThreadedServer};
 
@@ -46,6 +49,8 @@ struct Args {
     threads: usize,
     /// How long open connections get to finish after a stop signal.
     grace: Duration,
+    /// Each connection's read buffer limit (`None`: the stream's default).
+    max_buffer_size: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
@@ -54,6 +59,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         address: "127.0.0.1".into(),
         threads: 1,
         grace: Duration::from_secs(5),
+        max_buffer_size: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -63,10 +69,11 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             "--address" => a.address = value("an address")?,
             "--threads" => a.threads = value("a number")?.parse()?,
             "--grace" => a.grace = Duration::from_secs_f64(value("seconds")?.parse()?),
+            "--max-buffer-size" => a.max_buffer_size = Some(value("a byte count")?.parse()?),
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: echo_server [--port P] [--address A] \
-                     [--threads N] [--grace SECONDS]"
+                     [--threads N] [--grace SECONDS] [--max-buffer-size BYTES]"
                 )
                 .into());
             }
@@ -84,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.threads > 1 {
         return serve_on_threads(&args, stop_signal);
     }
-    let server = TcpServer::new(Echo);
+    let server = TcpServer::with_options(Echo, stream_options(&args));
     for addr in server.listen_on(args.port, Some(&args.address))? {
         println!(
             "echo server listening on {addr} ({} backend); Ctrl-C stops it",
@@ -117,13 +124,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The streams' options: the defaults, with `--max-buffer-size` applied.
+fn stream_options(args: &Args) -> StreamOptions {
+    let mut options = StreamOptions::default();
+    if let Some(n) = args.max_buffer_size {
+        options.max_buffer_size = n;
+    }
+    options
+}
+
 /// `--threads N`: N threads each with a loop and a server on the port
 /// (`SO_REUSEPORT`); this thread's loop only waits for the signal.
 fn serve_on_threads(
     args: &Args,
     stop_signal: tornado::concurrent::Future<i32>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut server = ThreadedServer::new(|| Echo);
+    let mut server = ThreadedServer::new(|| Echo).with_options(stream_options(args));
     for addr in server.bind(args.port, Some(&args.address))? {
         println!(
             "echo server listening on {addr} with {} threads; Ctrl-C stops it",

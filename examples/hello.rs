@@ -14,13 +14,15 @@
 //! serves on N threads of one process instead, one loop each.
 //! `GET /worker` answers which process and thread served it, e.g.
 //! `{"pid":1234,"task_id":0,"thread":"main"}`.
+//! `--max-buffer-size N` caps each connection's read buffer at N bytes (the
+//! soak test's memory-limited run; single-process serving only).
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tornado::concurrent::Error;
 use tornado::r#gen::coroutine;
-use tornado::http::{FetchOptions, fetch};
+use tornado::http::{FetchOptions, HttpServer, HttpServerOptions, fetch};
 use tornado::ioloop::IOLoop;
 use tornado::process::task_id;
 use tornado::tcp::signals::{SIGINT, SIGTERM, wait_for_signal};
@@ -122,6 +124,7 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let mut processes: Option<usize> = None;
     let mut threads: Option<usize> = None;
     let mut shared_socket = false;
+    let mut max_buffer_size: Option<usize> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -132,11 +135,19 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
             }
             "--threads" => threads = Some(args.next().ok_or("--threads takes a number")?.parse()?),
             "--shared-socket" => shared_socket = true,
+            "--max-buffer-size" => {
+                max_buffer_size = Some(
+                    args.next()
+                        .ok_or("--max-buffer-size takes a byte count")?
+                        .parse()?,
+                )
+            }
             "--self-test" => test = true,
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: hello [--port P] [--address A] \
-                     [--processes N [--shared-socket] | --threads N] [--self-test]"
+                     [--processes N [--shared-socket] | --threads N] [--max-buffer-size BYTES] \
+                     [--self-test]"
                 )
                 .into());
             }
@@ -153,6 +164,9 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     }
     match (processes, threads) {
         (Some(_), Some(_)) => Err("--processes and --threads exclude each other".into()),
+        (Some(_), None) | (None, Some(_)) if max_buffer_size.is_some() => {
+            Err("--max-buffer-size is for single-process serving".into())
+        }
         (Some(n), None) => {
             let options = Processes::new(n).reuse_port(!shared_socket);
             // Forks here: from this line on, in a worker.
@@ -185,7 +199,12 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         (None, None) => {
-            let (_server, addrs) = make_app().listen_on(port, Some(&address))?;
+            let mut options = HttpServerOptions::default();
+            if let Some(n) = max_buffer_size {
+                options.max_buffer_size = n;
+            }
+            let server = HttpServer::new(make_app(), options);
+            let addrs = server.listen_on(port, Some(&address))?;
             for a in addrs {
                 println!("hello listening on http://{a}/");
             }

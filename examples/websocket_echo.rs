@@ -4,13 +4,16 @@
 //!
 //! Run: `cargo run --release --example websocket_echo -- --port 9001`.
 //! `--max-message-size N` sets the largest message (default 64 MiB: the
-//! suites send 16 MiB ones). With `--self-test` it serves on an ephemeral
-//! port, talks to itself with the WebSocket client and exits.
+//! suites send 16 MiB ones). `--max-buffer-size N` caps each connection's
+//! read buffer (the soak's memory-limited run). With `--self-test` it
+//! serves on an ephemeral port, talks to itself with the WebSocket client
+//! and exits.
 
 use std::time::Duration;
 
 use tornado::concurrent::Error;
 use tornado::r#gen::coroutine;
+use tornado::http::{HttpServer, HttpServerOptions};
 use tornado::ioloop::IOLoop;
 use tornado::web::{Application, Context, Settings, route};
 use tornado::websocket::{
@@ -87,6 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// `--self-test`).
 pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let (mut port, mut test, mut max) = (9001u16, false, 64usize << 20);
+    let mut options = HttpServerOptions::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -97,10 +101,17 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
                     .ok_or("--max-message-size takes a number")?
                     .parse()?
             }
+            "--max-buffer-size" => {
+                options.max_buffer_size = args
+                    .next()
+                    .ok_or("--max-buffer-size takes a number")?
+                    .parse()?
+            }
             "--self-test" => test = true,
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: websocket_echo [--port P] [--max-message-size N] [--self-test]"
+                    "unknown argument {other}; usage: websocket_echo [--port P] [--max-message-size N] \
+                     [--max-buffer-size N] [--self-test]"
                 )
                 .into());
             }
@@ -111,7 +122,8 @@ pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
         .extra
         .insert("websocket_max_message_size".into(), max.to_string());
     let app = Application::with_settings(vec![route("/", WebSocket(Echo))], settings);
-    let (_server, addrs) = app.listen_on(if test { 0 } else { port }, Some("127.0.0.1"))?;
+    let server = HttpServer::new(app, options);
+    let addrs = server.listen_on(if test { 0 } else { port }, Some("127.0.0.1"))?;
     let url = format!("ws://{}/", addrs[0]);
     if test {
         IOLoop::current().run_sync(

@@ -27,6 +27,10 @@
 //! `gen` is a keyword in Rust 2024: there, write `tornado::r#gen` or depend
 //! on `tornado_gen` directly; older editions can write `tornado::gen`.
 //!
+//! The user guide and the porting guide (from Python Tornado) are an
+//! mdBook in the repository's `docs/` directory; its snippets run as
+//! doctests of the `tornado-guide` crate.
+//!
 //! Test helpers (`gen_test`, `ExpectLog`, a virtual clock) are in the
 //! separate `tornado-testing` crate, a dev-dependency, so that the library
 //! does not pull in its proc-macro.

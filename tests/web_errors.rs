@@ -44,6 +44,10 @@ impl RequestHandler for Failing {
                 q.put_nowait(2)?; // full: QueueFull<u32>
             }
             "custom" => check_quota("ann-4471")?,
+            "late" => {
+                // Answers after the client had time to leave.
+                tornado::r#gen::sleep(std::time::Duration::from_millis(150)).await;
+            }
             "future" => {
                 // What awaited futures fail with still converts.
                 let f: Future<u32> = Future::new();
@@ -111,6 +115,49 @@ async fn a_failed_future_with_question_mark_is_a_logged_500() -> Result<(), Erro
     let (_s, addr) = serve();
     assert_plain_500(&get(addr, "/fail/future").await?, "upstream gone");
     assert_eq!(logged.matched(), 1);
+    Ok(())
+}
+
+/// Connects, sends `request` and resets the connection (`SO_LINGER` 0),
+/// without reading the answer.
+fn send_and_reset(addr: SocketAddr, request: &[u8]) {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request).unwrap();
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: SO_LINGER with a valid struct of the size given, on an open socket.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+}
+
+/// Found by the soak (bench/soak): a client that resets while its
+/// requests are served (here pipelined ones, and one whose answer comes
+/// late) is no application error; the server just stops.
+#[gen_test(timeout = 10)]
+async fn a_client_gone_before_its_answer_is_not_an_application_error() -> Result<(), Error> {
+    let _quiet = ExpectLog::absent("tornado.application", "");
+    let _access = ExpectLog::optional("tornado.access", "");
+    let (_s, addr) = serve();
+    send_and_reset(addr, b"GET /fail/late HTTP/1.1\r\nHost: x\r\n\r\n");
+    let pipelined = b"GET /fail/none HTTP/1.1\r\nHost: x\r\n\r\n".repeat(32);
+    for _ in 0..5 {
+        send_and_reset(addr, &pipelined);
+    }
+    // The late answer is due after the reset arrived.
+    tornado::r#gen::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(get(addr, "/fail/none").await?.text(), "fine");
     Ok(())
 }
 

@@ -56,6 +56,33 @@ fn serve(h: Echo) -> (HttpServer<Application>, SocketAddr) {
     (server, addrs[0])
 }
 
+/// Found by the soak (bench/soak, small read buffers): messages larger
+/// than the streams' `max_buffer_size` still arrive whole, in both
+/// directions, binary and text.
+#[gen_test(timeout = 10)]
+async fn messages_larger_than_the_read_buffer_go_through() -> Result<(), Error> {
+    let options = HttpServerOptions {
+        max_buffer_size: 4096,
+        ..HttpServerOptions::default()
+    };
+    let server = HttpServer::new(
+        Application::new(vec![route("/", WebSocket(Echo::default()))]),
+        options,
+    );
+    let addr = server.listen_on(0, Some("127.0.0.1"))?[0];
+    let c = websocket_connect(format!("ws://{addr}/")).await?;
+    for m in [
+        Message::Binary((0..70_000u32).map(|i| (i * 13 % 256) as u8).collect()),
+        Message::Text("κόσμε ".repeat(3000)),
+        Message::Binary(vec![7; 4097]),
+        Message::Binary(vec![8; 100]),
+    ] {
+        c.write_message(m.clone()).await?;
+        assert_eq!(c.read_message().await?, Some(m));
+    }
+    Ok(())
+}
+
 fn sample_messages() -> Vec<Message> {
     vec![
         Message::Text("compress me ".repeat(500)),

@@ -5,6 +5,8 @@
 //! The echo benchmark is Linux-only (it reads `/proc`); elsewhere these
 //! helpers fail with `Unsupported` instead of failing to build.
 
+pub mod soak;
+
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 

@@ -11,6 +11,34 @@
 //! before reading the next request, so pipelined requests are answered in
 //! order. An [`HttpHandler`] gets whole requests instead. Heads are parsed
 //! with `httparse`.
+//!
+//! A server answering every request, and the client fetching from it:
+//!
+//! ```
+//! use tornado_gen::coroutine;
+//! use tornado_http::{FetchOptions, HttpHandler, HttpHeaders, HttpServer, HttpServerOptions};
+//! use tornado_http::{HttpServerRequest, ResponseWriter, fetch};
+//! use tornado_ioloop::IOLoop;
+//!
+//! struct Hello;
+//! impl HttpHandler for Hello {
+//!     async fn handle_request(&self, req: HttpServerRequest, resp: ResponseWriter) {
+//!         let body = format!("hello {}", req.path);
+//!         let mut headers = HttpHeaders::new();
+//!         headers.add("Content-Length", body.len().to_string());
+//!         resp.write_headers(200, None, &headers, body.as_bytes());
+//!         let _ = resp.finish().await;
+//!     }
+//! }
+//!
+//! let ioloop = IOLoop::new().unwrap();
+//! let server = HttpServer::new(Hello, HttpServerOptions::default());
+//! let addr = server.listen_on(0, Some("127.0.0.1")).unwrap()[0];
+//! let response = ioloop.run_sync(move || coroutine(async move {
+//!     fetch(&format!("http://{addr}/there"), FetchOptions::new()).await
+//! }), None).unwrap();
+//! assert_eq!((response.code, response.text()), (200, "hello /there".to_owned()));
+//! ```
 #![deny(missing_docs)]
 
 pub mod client;

@@ -330,7 +330,11 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
             return Served::Detached;
         }
         if !response.finished() {
-            log::error!(target: "tornado.application", "HTTP handler returned without finishing its response");
+            // With the connection gone (the client reset or left), a
+            // handler's answer fails before it can finish: no bug of its.
+            if !stream.closed() {
+                log::error!(target: "tornado.application", "HTTP handler returned without finishing its response");
+            }
             return Served::Closed;
         }
         let sent = response.finish().await;
