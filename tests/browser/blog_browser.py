@@ -5,46 +5,13 @@ Every form carries the XSRF token the page rendered. Exits non-zero on
 failure."""
 
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(binary, port, db):
-    proc = subprocess.Popen([binary, "--port", str(port), "--db", db],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("blog server did not start")
-
-
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ["CHROMIUM"]
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-extensions", "--disable-sync",
-                "--no-first-run", "--window-size=1000,800"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(os.environ["DRIVER"]), options=options)
+from common import browser, free_port, start_server
 
 
 def fill(driver, fields):
@@ -64,10 +31,10 @@ def main():
     base = f"http://127.0.0.1:{port}"
     title = "<b>Bold</b> & <script>x</script>"
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(binary, port, os.path.join(tmp, "blog.db"))
+        server = start_server([binary, "--port", str(port), "--db", os.path.join(tmp, "blog.db")], port)
         driver = None
         try:
-            driver = browser()
+            driver = browser("1000,800")
             wait = WebDriverWait(driver, 10)
 
             # Composing needs a user: the first visit redirects to sign in.

@@ -2,45 +2,12 @@
 one shows in both; after a server restart both pages reconnect and a new
 message again reaches both. Exits non-zero on failure."""
 
-import os
-import socket
-import subprocess
 import sys
-import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(binary, port):
-    proc = subprocess.Popen([binary, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("chat server did not start")
-
-
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ["CHROMIUM"]
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-extensions", "--disable-sync",
-                "--no-first-run", "--window-size=800,600"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(os.environ["DRIVER"]), options=options)
+from common import browser, free_port, start_server
 
 
 def connected(driver):
@@ -60,7 +27,7 @@ def post(driver, text):
 def main():
     binary = sys.argv[1]
     port = free_port()
-    server = start_server(binary, port)
+    server = start_server([binary, "--port", str(port)], port)
     windows = []
     try:
         windows = [browser(), browser()]
@@ -77,7 +44,7 @@ def main():
         server.wait(10)
         for w in windows:
             WebDriverWait(w, 10).until(lambda d: not connected(d))
-        server = start_server(binary, port)
+        server = start_server([binary, "--port", str(port)], port)
         for w in windows:
             WebDriverWait(w, 15).until(connected)
         post(windows[1], "after the restart")
