@@ -8,6 +8,32 @@ use tornado_concurrent::Future;
 use super::{IOStream, Inner, State, closed_error, would_block};
 use crate::error::StreamBufferFullError;
 
+/// Why a write-side operation (`write`, `shutdown_write`) cannot start:
+/// a transport that cannot be written, a closed stream, or a writing side
+/// already shut (`shut` says so in the caller's words).
+fn write_refusal(
+    inner: &Inner,
+    s: &State,
+    shut: &'static str,
+) -> Option<tornado_concurrent::Error> {
+    if !inner.writes {
+        return Some(
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this stream cannot be written (a pipe's read end)",
+            )
+            .into(),
+        );
+    }
+    if s.closed {
+        return Some(closed_error(s));
+    }
+    if s.shut_write_after_flush || s.write_shut {
+        return Some(io::Error::new(io::ErrorKind::BrokenPipe, shut).into());
+    }
+    None
+}
+
 impl IOStream {
     /// Writes `data`; the future is done once all of it was handed to the
     /// kernel. Writes are sent in order. Past `max_write_buffer_size`
@@ -15,21 +41,9 @@ impl IOStream {
     pub fn write(&self, data: impl Into<Vec<u8>>) -> Future<()> {
         let data = data.into();
         let inner = &*self.inner;
-        if !inner.writes {
-            return Future::failed(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "this stream cannot be written (a pipe's read end)",
-            ));
-        }
         let mut s = inner.state.borrow_mut();
-        if s.closed {
-            return Future::failed(closed_error(&s));
-        }
-        if s.shut_write_after_flush || s.write_shut {
-            return Future::failed(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the stream's writing side was shut down",
-            ));
+        if let Some(e) = write_refusal(inner, &s, "the stream's writing side was shut down") {
+            return Future::failed(e);
         }
         if let Some(max) = s.options.max_write_buffer_size {
             if s.write_buffer.len() + data.len() > max {
@@ -83,21 +97,10 @@ impl IOStream {
     /// reading half, closes at once (its close is the reader's EOF).
     pub fn shutdown_write(&self) -> Future<()> {
         let inner = &*self.inner;
-        if !inner.writes {
-            return Future::failed(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "this stream cannot be written (a pipe's read end)",
-            ));
-        }
         let mut s = inner.state.borrow_mut();
-        if s.closed {
-            return Future::failed(closed_error(&s));
-        }
-        if s.shut_write_after_flush || s.write_shut {
-            return Future::failed(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the stream's writing side was already shut down",
-            ));
+        if let Some(e) = write_refusal(inner, &s, "the stream's writing side was already shut down")
+        {
+            return Future::failed(e);
         }
         s.shut_write_after_flush = true;
         let future = Future::new();
