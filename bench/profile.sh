@@ -14,7 +14,8 @@
 #   3. top user-space and kernel symbols: `perf record` (flat, by sample).
 # HTTP load is `wrk -t1 -c$CONNS`; echo load is `echo_load` with CONNS
 # connections of SIZE bytes. Requests or messages are the load's own count
-# over the same window as perf's. Needs root (perf probes) and
+# over the same window as perf's. OURS=path runs that build of our server
+# instead of the current one (the "before" of a change). Needs root (perf probes) and
 # `apt-get install linux-perf wrk`. Writes nothing: redirect it to a file
 # under bench/results/.
 set -euo pipefail
@@ -37,7 +38,7 @@ hello)
     cargo build --release --quiet -p tornado-bench --bin hyper_hello
     cargo build --release --quiet -p tornado-bench --bin axum_hello 2>/dev/null || true
     names=(ours hyper)
-    cmds=("$TARGET/examples/hello --port $PORT" "$TARGET/hyper_hello --port $PORT")
+    cmds=("${OURS:-$TARGET/examples/hello} --port $PORT" "$TARGET/hyper_hello --port $PORT")
     if [ -x "$TARGET/axum_hello" ]; then
         names+=(axum)
         cmds+=("$TARGET/axum_hello --port $PORT")
@@ -50,7 +51,7 @@ echo)
     cargo build --release --quiet --example echo_server
     cargo build --release --quiet -p tornado-bench --bin echo_peer --bin echo_load
     names=(ours mio tokio)
-    cmds=("$TARGET/examples/echo_server --port $PORT"
+    cmds=("${OURS:-$TARGET/examples/echo_server} --port $PORT"
           "$TARGET/echo_peer --kind mio --port $PORT"
           "$TARGET/echo_peer --kind tokio --port $PORT")
     unit=message

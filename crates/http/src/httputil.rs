@@ -2,6 +2,7 @@
 //! headers, the server-side request, argument and multipart parsing,
 //! cookies, dates and reason phrases.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::time::{Instant, SystemTime};
@@ -25,8 +26,10 @@ pub struct HttpInputError(pub String);
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct HttpHeaders {
-    /// (name as first given, value), in arrival order.
-    entries: Vec<(String, String)>,
+    /// (name as first given, value), in arrival order. Borrowed where the
+    /// text is `'static` (the names and fixed values a server sets on every
+    /// response: no allocation for them).
+    entries: Vec<(Cow<'static, str>, Cow<'static, str>)>,
 }
 
 impl HttpHeaders {
@@ -44,14 +47,37 @@ impl HttpHeaders {
 
     /// Adds a value, keeping earlier ones of the same name.
     pub fn add(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.entries.push((name.into(), value.into()));
+        self.entries
+            .push((Cow::Owned(name.into()), Cow::Owned(value.into())));
     }
 
     /// Replaces every value of `name` with `value`.
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
         self.remove(&name);
-        self.entries.push((name, value.into()));
+        self.entries
+            .push((Cow::Owned(name), Cow::Owned(value.into())));
+    }
+
+    /// [`add`](Self::add) for a `'static` name, and a value that is
+    /// `'static` or owned: nothing is copied. What a server sets on every
+    /// response goes through here.
+    ///
+    /// ```
+    /// use tornado_http::httputil::HttpHeaders;
+    /// let mut h = HttpHeaders::new();
+    /// h.add_static("Content-Type", "text/plain");
+    /// h.add_static("Content-Length", 12.to_string());
+    /// assert_eq!(h.get("content-length"), Some("12"));
+    /// ```
+    pub fn add_static(&mut self, name: &'static str, value: impl Into<Cow<'static, str>>) {
+        self.entries.push((Cow::Borrowed(name), value.into()));
+    }
+
+    /// [`set`](Self::set) without copying, as [`add_static`](Self::add_static).
+    pub fn set_static(&mut self, name: &'static str, value: impl Into<Cow<'static, str>>) {
+        self.remove(name);
+        self.entries.push((Cow::Borrowed(name), value.into()));
     }
 
     /// The first value of `name`.
@@ -59,7 +85,7 @@ impl HttpHeaders {
         self.entries
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| &**v)
     }
 
     /// Every value of `name`, in order.
@@ -67,7 +93,7 @@ impl HttpHeaders {
         self.entries
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| &**v)
     }
 
     /// True if `name` has a value.
@@ -84,7 +110,7 @@ impl HttpHeaders {
 
     /// Every (name, value), in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.entries.iter().map(|(n, v)| (&**n, &**v))
     }
 
     /// Number of (name, value) entries.
@@ -166,6 +192,27 @@ impl HttpServerRequest {
     /// A request for `method` and `uri` with empty headers and body, for
     /// tests and for building requests by hand.
     pub fn new(method: &str, uri: &str) -> HttpServerRequest {
+        let mut r = HttpServerRequest::from_head(
+            method,
+            uri,
+            "HTTP/1.1",
+            "127.0.0.1".to_owned(),
+            HttpHeaders::new(),
+        );
+        r.remote_ip = "127.0.0.1".to_owned();
+        r.protocol = "http".to_owned();
+        r
+    }
+
+    /// A request as its head says, each field built once (the server's
+    /// path: `remote_ip` and `protocol` are left empty for it to fill).
+    pub(crate) fn from_head(
+        method: &str,
+        uri: &str,
+        version: &str,
+        host: String,
+        headers: HttpHeaders,
+    ) -> HttpServerRequest {
         let (path, query) = match uri.split_once('?') {
             Some((p, q)) => (p.to_owned(), q.to_owned()),
             None => (uri.to_owned(), String::new()),
@@ -174,12 +221,12 @@ impl HttpServerRequest {
         HttpServerRequest {
             method: method.to_owned(),
             uri: uri.to_owned(),
-            version: "HTTP/1.1".to_owned(),
-            headers: HttpHeaders::new(),
+            version: version.to_owned(),
+            headers,
             body: Vec::new(),
-            remote_ip: "127.0.0.1".to_owned(),
-            protocol: "http".to_owned(),
-            host: "127.0.0.1".to_owned(),
+            remote_ip: String::new(),
+            protocol: String::new(),
+            host,
             path,
             query,
             query_arguments,

@@ -1,6 +1,7 @@
 //! `Context`: one request and the response being built for it (the state
 //! Tornado keeps on a `RequestHandler` instance).
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::rc::Rc;
 use std::time::SystemTime;
@@ -38,41 +39,43 @@ fn http_date_now() -> String {
     })
 }
 
-/// A response body chunk: text, bytes, or JSON.
-pub enum Chunk {
+/// A response body chunk: text, bytes, or JSON. Borrowed text is copied
+/// once, into the response buffer; an owned `String` or `Vec<u8>` written
+/// first becomes that buffer.
+pub enum Chunk<'a> {
     /// Bytes, sent as they are.
-    Bytes(Vec<u8>),
+    Bytes(Cow<'a, [u8]>),
     /// A JSON value: sent serialized, with a JSON content type.
     Json(serde_json::Value),
 }
 
-impl From<&str> for Chunk {
-    fn from(s: &str) -> Chunk {
-        Chunk::Bytes(s.as_bytes().to_vec())
+impl<'a> From<&'a str> for Chunk<'a> {
+    fn from(s: &'a str) -> Chunk<'a> {
+        Chunk::Bytes(Cow::Borrowed(s.as_bytes()))
     }
 }
-impl From<String> for Chunk {
-    fn from(s: String) -> Chunk {
-        Chunk::Bytes(s.into_bytes())
+impl From<String> for Chunk<'_> {
+    fn from(s: String) -> Self {
+        Chunk::Bytes(Cow::Owned(s.into_bytes()))
     }
 }
-impl From<&String> for Chunk {
-    fn from(s: &String) -> Chunk {
-        Chunk::Bytes(s.as_bytes().to_vec())
+impl<'a> From<&'a String> for Chunk<'a> {
+    fn from(s: &'a String) -> Chunk<'a> {
+        Chunk::Bytes(Cow::Borrowed(s.as_bytes()))
     }
 }
-impl From<Vec<u8>> for Chunk {
-    fn from(b: Vec<u8>) -> Chunk {
-        Chunk::Bytes(b)
+impl From<Vec<u8>> for Chunk<'_> {
+    fn from(b: Vec<u8>) -> Self {
+        Chunk::Bytes(Cow::Owned(b))
     }
 }
-impl From<&[u8]> for Chunk {
-    fn from(b: &[u8]) -> Chunk {
-        Chunk::Bytes(b.to_vec())
+impl<'a> From<&'a [u8]> for Chunk<'a> {
+    fn from(b: &'a [u8]) -> Chunk<'a> {
+        Chunk::Bytes(Cow::Borrowed(b))
     }
 }
-impl From<serde_json::Value> for Chunk {
-    fn from(v: serde_json::Value) -> Chunk {
+impl From<serde_json::Value> for Chunk<'_> {
+    fn from(v: serde_json::Value) -> Self {
         Chunk::Json(v)
     }
 }
@@ -236,13 +239,15 @@ impl Context {
 
     /// Resets headers, status and body to their defaults (Tornado's `clear`).
     pub fn clear(&mut self) {
-        self.headers = HttpHeaders::new();
-        self.headers.add(
+        // Room for these and the Content-Length and Etag of `finish`.
+        self.headers = HttpHeaders::with_capacity(8);
+        self.headers.add_static(
             "Server",
             concat!("TornadoServer-rs/", env!("CARGO_PKG_VERSION")),
         );
-        self.headers.add("Content-Type", "text/html; charset=UTF-8");
-        self.headers.add("Date", http_date_now());
+        self.headers
+            .add_static("Content-Type", "text/html; charset=UTF-8");
+        self.headers.add_static("Date", http_date_now());
         self.buffer.clear();
         self.status = 200;
         self.reason = None;
@@ -331,12 +336,13 @@ impl Context {
 
     /// Appends to the response body. A JSON value also sets the content
     /// type to JSON. Writing after `finish` is an error, logged.
-    pub fn write(&mut self, chunk: impl Into<Chunk>) {
+    pub fn write<'a>(&mut self, chunk: impl Into<Chunk<'a>>) {
         if self.finished {
             log::error!(target: "tornado.application", "write() after finish() on {}", self.request.uri);
             return;
         }
         match chunk.into() {
+            Chunk::Bytes(Cow::Owned(b)) if self.buffer.capacity() == 0 => self.buffer = b,
             Chunk::Bytes(b) => self.buffer.extend_from_slice(&b),
             Chunk::Json(v) => {
                 self.set_header("Content-Type", "application/json; charset=UTF-8");
@@ -388,7 +394,7 @@ impl Context {
             Some(v) => format!("{v}, Accept-Encoding"),
             None => "Accept-Encoding".to_owned(),
         };
-        self.headers.set("Vary", vary);
+        self.headers.set_static("Vary", vary);
         // Partial content and bodiless answers stay as they are: gzipping a
         // byte range would change what the range means.
         let gzipping = self.status == 200
@@ -399,11 +405,12 @@ impl Context {
         if !gzipping {
             return chunk;
         }
-        self.headers.set("Content-Encoding", "gzip");
+        self.headers.set_static("Content-Encoding", "gzip");
         self.gzip = Some(GzEncoder::new(Vec::new(), Compression::default()));
         let chunk = self.transform_chunk(chunk, finishing);
         if finishing {
-            self.headers.set("Content-Length", chunk.len().to_string());
+            self.headers
+                .set_static("Content-Length", chunk.len().to_string());
         } else {
             self.headers.remove("Content-Length");
         }
@@ -433,7 +440,7 @@ impl Context {
     /// (Tornado's `set_etag_header`).
     pub fn set_etag_header(&mut self) {
         if let Some(etag) = (self.compute_etag)(&self.buffer) {
-            self.headers.set("Etag", etag);
+            self.headers.set_static("Etag", etag);
         }
     }
 
@@ -487,7 +494,8 @@ impl Context {
             } else {
                 chunk = self.transform_first_chunk(chunk, true);
                 if !self.headers.contains("Content-Length") {
-                    self.headers.set("Content-Length", chunk.len().to_string());
+                    self.headers
+                        .set_static("Content-Length", chunk.len().to_string());
                 }
             }
             let headers_sent = self.response.write_headers(

@@ -48,20 +48,22 @@ pub fn parse_request_head(head: &[u8]) -> Result<HttpServerRequest, HeadError> {
     let host = match host {
         (Some(_), Some(_)) => return Err(HeadError::BadHost("several Host fields".into())),
         (None, _) if http11 => return Err(HeadError::BadHost("missing in HTTP/1.1".into())),
-        (h, _) => h.map(str::to_owned),
+        (h, _) => h,
     };
-    if let Some(h) = &host {
+    if let Some(h) = host {
         if !valid_host(h) {
             return Err(HeadError::BadHost(format!("{h:?}")));
         }
     }
-    let mut request = HttpServerRequest::new(method, uri);
-    request.version = if http11 { "HTTP/1.1" } else { "HTTP/1.0" }.to_owned();
-    request.host = host
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "127.0.0.1".to_owned());
-    request.headers = headers;
-    Ok(request)
+    let host = host.filter(|h| !h.is_empty()).unwrap_or("127.0.0.1");
+    let version = if http11 { "HTTP/1.1" } else { "HTTP/1.0" };
+    Ok(HttpServerRequest::from_head(
+        method,
+        uri,
+        version,
+        host.to_owned(),
+        headers,
+    ))
 }
 
 /// RFC 3986's `host [":" port]`: reg-name and IP-literal characters only
