@@ -10,7 +10,7 @@ pub const HELLO_BODY: &str = "Hello, world";
 /// `write` of a string); the peers send the same.
 pub const HELLO_CONTENT_TYPE: &str = "text/html; charset=UTF-8";
 
-/// A peer's command line: `[--port P] [--threads N]`.
+/// A peer's command line: `[--port P] [--threads N] [--nodelay]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerArgs {
     /// The port to listen on, on 127.0.0.1.
@@ -18,6 +18,12 @@ pub struct PeerArgs {
     /// `None`: a tokio `current_thread` runtime (the one-core peer of our
     /// loop); `Some(n)`: a multi-thread runtime of `n` workers.
     pub threads: Option<usize>,
+    /// Set `TCP_NODELAY` on every accepted connection. Off by default, as
+    /// hyper and axum leave it; `http_bench.sh` turns it on for pipelined
+    /// runs, where Nagle's algorithm would hold each batch's later answers
+    /// until the client's delayed ACK (tens of ms) and the run would time
+    /// that timer instead of the server.
+    pub nodelay: bool,
 }
 
 impl PeerArgs {
@@ -27,10 +33,11 @@ impl PeerArgs {
     where
         I: IntoIterator<Item = String>,
     {
-        let usage = || format!("usage: {name} [--port P] [--threads N]");
+        let usage = || format!("usage: {name} [--port P] [--threads N] [--nodelay]");
         let mut out = PeerArgs {
             port: default_port,
             threads: None,
+            nodelay: false,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -52,6 +59,7 @@ impl PeerArgs {
                         Err(e) => return Err(format!("--threads {v}: {e}")),
                     }
                 }
+                "--nodelay" => out.nodelay = true,
                 other => return Err(format!("unknown argument {other}; {}", usage())),
             }
         }
@@ -87,7 +95,8 @@ mod tests {
             parse(&[]).unwrap(),
             PeerArgs {
                 port: 8889,
-                threads: None
+                threads: None,
+                nodelay: false,
             }
         );
     }
@@ -97,9 +106,12 @@ mod tests {
         let want = PeerArgs {
             port: 18881,
             threads: Some(2),
+            nodelay: true,
         };
-        assert_eq!(parse(&["--port", "18881", "--threads", "2"]).unwrap(), want);
-        assert_eq!(parse(&["--threads", "2", "--port", "18881"]).unwrap(), want);
+        let args = ["--port", "18881", "--threads", "2", "--nodelay"];
+        assert_eq!(parse(&args).unwrap(), want);
+        let args = ["--nodelay", "--threads", "2", "--port", "18881"];
+        assert_eq!(parse(&args).unwrap(), want);
     }
 
     #[test]

@@ -8,16 +8,18 @@
 //! One route through axum's `Router`, so the request pays for the router
 //! and its tower service stack as an axum application would.
 //!
-//! Run: `cargo run --release -p tornado-bench --bin axum_hello -- --port 8890`.
+//! Run: `cargo run --release -p tornado-bench --bin axum_hello -- --port 8892`.
 //! With `--threads N` it runs on a multi-thread runtime of N workers (the
-//! peer of `hello --threads N`). It does not pin itself: the scripts run it
-//! under `taskset`, as the other servers.
+//! peer of `hello --threads N`); `--nodelay` sets `TCP_NODELAY` on each
+//! connection (`http_bench.sh`'s pipelined runs). It does not pin itself:
+//! the scripts run it under `taskset`, as the other servers.
 
 use axum::Router;
 use axum::http::HeaderValue;
 use axum::http::header::{CONTENT_TYPE, SERVER};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tornado_bench::peer::{HELLO_BODY, HELLO_CONTENT_TYPE, PeerArgs};
 
 async fn hello() -> impl IntoResponse {
@@ -31,11 +33,20 @@ async fn hello() -> impl IntoResponse {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = PeerArgs::parse("axum_hello", 8890, std::env::args().skip(1))?;
+    let args = PeerArgs::parse("axum_hello", 8892, std::env::args().skip(1))?;
     args.runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(tornado_bench::loopback(args.port)).await?;
         println!("axum_hello listening on http://{}/", listener.local_addr()?);
-        axum::serve(listener, Router::new().route("/", get(hello))).await?;
+        let app = Router::new().route("/", get(hello));
+        if args.nodelay {
+            let listener = listener.tap_io(|tcp| {
+                // A connection gone before this is the client's business.
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app).await?;
+        } else {
+            axum::serve(listener, app).await?;
+        }
         Ok(())
     })
 }

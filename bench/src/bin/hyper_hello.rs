@@ -5,7 +5,9 @@
 //!
 //! Run: `cargo run --release -p tornado-bench --bin hyper_hello -- --port 8889`.
 //! With `--threads N` it runs on a multi-thread runtime of N workers (the
-//! peer of `hello --threads N`/`--processes N` in `multicore_bench.sh`).
+//! peer of `hello --threads N`/`--processes N` in `multicore_bench.sh`);
+//! `--nodelay` sets `TCP_NODELAY` on each connection (`http_bench.sh`'s
+//! pipelined runs).
 
 use std::convert::Infallible;
 
@@ -37,6 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         loop {
             let (stream, _) = listener.accept().await?;
+            if args.nodelay {
+                // A connection gone before this is the client's business.
+                let _ = stream.set_nodelay(true);
+            }
             tokio::spawn(async move {
                 // A client closing mid-request is not the server's problem.
                 let _ = http1::Builder::new()
