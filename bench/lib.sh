@@ -1,6 +1,6 @@
 # Shell helpers shared by the benchmark scripts in bench/ (sourced, not run):
 #
-#   source "$(dirname "$0")/lib.sh"      # before the script's own `cd`
+#   cd "$(dirname "$0")/.." && source bench/lib.sh   # from the workspace root
 #
 # Each concept has its home here, so that the scripts measure the same way:
 # waiting for a server's port, starting and stopping the servers, a

@@ -18,6 +18,7 @@
 # (target/soak-venv). Exits 1 if any run failed.
 set -u
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 short=0
 profile=release
@@ -88,12 +89,7 @@ fi
 soak=target/$profile/soak
 
 # The load and the server (its child) both need a fd per connection.
-hard=$(ulimit -Hn)
-if [ "$hard" != unlimited ] && [ "$hard" -lt $((conns + 200)) ]; then
-    echo "fd hard limit $hard is below $((conns + 200)): raise it (ulimit -Hn) or set SOAK_CONNS" >&2
-    exit 2
-fi
-ulimit -n "$hard"
+raise_nofile $((conns + 200)) "set SOAK_CONNS" || exit 2
 
 plotter=""
 if [ $plot = 0 ]; then
