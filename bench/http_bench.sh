@@ -89,6 +89,13 @@ run_one() {
         taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$dur" "${wrk_script[@]}" "http://127.0.0.1:${ports[$i]}/"
 }
 
+# wrk runs on without a script that fails to load: make sure this one ran.
+if [ "$PIPELINE" -gt 1 ]; then
+    out=$(wrk -t1 -c1 -d1s "${wrk_script[@]}" "http://127.0.0.1:${ports[0]}/" 2>&1)
+    grep -q "pipeline.lua: depth $PIPELINE," <<<"$out" ||
+        { echo "wrk did not run bench/pipeline.lua:" >&2; echo "$out" >&2; exit 1; }
+fi
+
 machine_line
 echo "wrk -t1 -c$CONNS -d$DURATION${wrk_script[*]:+ ${wrk_script[*]} (PIPELINE=$PIPELINE)}; servers on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU; median of $ROUNDS interleaved rounds"
 for i in "${!names[@]}"; do run_one "$i" 1s >/dev/null; done   # warm-up
