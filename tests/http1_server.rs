@@ -381,7 +381,9 @@ async fn a_slow_data_received_holds_the_next_read_back() -> Result<(), Error> {
     };
     let (server, addr, seen) = start_streaming(options);
     let s = connect(addr).await?;
-    let total = 4 << 20;
+    // More than the kernel's buffers can take: loopback receive windows
+    // may grow to 32 MiB (tcp_rmem) plus 4 MiB of send buffer.
+    let total = 64 << 20;
     s.write(
         format!("PUT /slow HTTP/1.1\r\nHost: a\r\nContent-Length: {total}\r\n\r\n").into_bytes(),
     )

@@ -19,6 +19,12 @@ impl Events {
     pub const NONE: Events = Events(0);
     /// The fd is readable (data, a pending connection, or EOF).
     pub const READ: Events = Events(0x01);
+    /// Comes with `READ` when the peer will send nothing more (it shut
+    /// down its writing half, or hung up): what is buffered in the kernel
+    /// is all there is. Edge-triggered backends report it, so a reader that
+    /// stops before `WouldBlock` knows the fd will not signal again; a
+    /// level-triggered backend may leave it out (the fd stays readable).
+    pub const READ_CLOSED: Events = Events(0x02);
     /// The fd is writable.
     pub const WRITE: Events = Events(0x04);
     /// An error or hang-up on the fd; always reported, whatever was asked.
@@ -77,6 +83,7 @@ impl fmt::Debug for Events {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = [
             (Events::READ, "READ"),
+            (Events::READ_CLOSED, "READ_CLOSED"),
             (Events::WRITE, "WRITE"),
             (Events::ERROR, "ERROR"),
             (Events::INVALID, "INVALID"),

@@ -286,7 +286,11 @@ impl IOLoop {
                 return;
             }
             entry.last_poll = generation;
-            let deliver = events & (entry.events | Events::ERROR | Events::INVALID);
+            let mut asked = entry.events | Events::ERROR | Events::INVALID;
+            if asked.contains(Events::READ) {
+                asked |= Events::READ_CLOSED;
+            }
+            let deliver = events & asked;
             if deliver.is_empty() {
                 return;
             }

@@ -43,6 +43,15 @@ pub unsafe trait Transport: 'static {
         true
     }
 
+    /// True if a read that returned less than it was given has emptied
+    /// what the kernel held (a socket, a pipe): the stream then waits for
+    /// the next readiness event rather than read again only to be told
+    /// `WouldBlock`, a syscall per message saved. False (the default)
+    /// where the transport keeps data of its own (TLS).
+    fn short_read_drains(&self) -> bool {
+        false
+    }
+
     /// True if the transport holds output not yet handed to the kernel.
     fn pending_output(&self) -> bool {
         false
@@ -151,6 +160,9 @@ macro_rules! socket_transport {
             fn take_error(&self) -> io::Result<Option<io::Error>> {
                 socket_error(self.as_raw_fd())
             }
+            fn short_read_drains(&self) -> bool {
+                true
+            }
             $($extra)*
         }
     };
@@ -182,6 +194,9 @@ unsafe impl Transport for io::PipeReader {
     }
     fn can_write(&self) -> bool {
         false
+    }
+    fn short_read_drains(&self) -> bool {
+        true
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())

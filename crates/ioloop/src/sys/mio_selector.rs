@@ -105,8 +105,11 @@ impl Selector for MioSelector {
         }
         for event in self.events.iter() {
             let mut ev = Events::NONE;
-            if event.is_readable() || event.is_read_closed() {
+            if event.is_readable() {
                 ev |= Events::READ;
+            }
+            if event.is_read_closed() {
+                ev |= Events::READ | Events::READ_CLOSED;
             }
             if event.is_writable() {
                 ev |= Events::WRITE;

@@ -75,8 +75,14 @@ pub(crate) struct State {
     pub(crate) connecting: Option<Future<()>>,
     /// Resolved when a TLS handshake finishes.
     pub(crate) handshake: Option<Future<()>>,
-    /// False only after the transport said `WouldBlock` for reading.
+    /// False only after the transport said `WouldBlock` for reading, or
+    /// returned less than asked when that means it is drained
+    /// (`Transport::short_read_drains`, and `read_closed` unset).
     readable: bool,
+    /// The loop said the peer sends nothing more (`READ_CLOSED`) or the fd
+    /// failed: no further event may come, so only `WouldBlock` or the EOF
+    /// itself ends reading.
+    read_closed: bool,
     /// False only after the transport said `WouldBlock` for writing.
     writable: bool,
     /// The peer finished sending (or the transport failed).
@@ -203,6 +209,7 @@ impl IOStream {
                 connecting,
                 handshake: None,
                 readable: true,
+                read_closed: false,
                 writable: true,
                 eof: false,
                 eof_handled: false,
@@ -381,6 +388,9 @@ impl Inner {
         }
         if events.intersects(Events::READ | Events::ERROR) {
             s.readable = true;
+        }
+        if events.intersects(Events::READ_CLOSED | Events::ERROR) {
+            s.read_closed = true;
         }
         if events.intersects(Events::WRITE | Events::ERROR) {
             s.writable = true;

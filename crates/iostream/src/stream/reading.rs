@@ -202,12 +202,20 @@ impl Inner {
             let State {
                 transport,
                 read_buffer,
+                read_closed,
                 ..
             } = &mut *s;
             let Some(t) = transport.as_mut() else { break };
+            // A short read from the kernel emptied it: the next read waits
+            // for the loop's next event, not for an EAGAIN (unless the peer
+            // closed: then no event would come).
+            let short_drains = !*read_closed && t.short_read_drains();
             match read_buffer.read_from(&mut **t, chunk) {
                 Ok(0) => s.eof = true,
                 Ok(n) => {
+                    if n < chunk && short_drains {
+                        s.readable = false;
+                    }
                     s.chunk = (n * 2).clamp(
                         MIN_CHUNK.min(s.options.read_chunk_size),
                         s.options.read_chunk_size,
