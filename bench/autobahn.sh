@@ -12,6 +12,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source bench/lib.sh
 VENV="$ROOT/bench/.venv-autobahn"
 PORT=${AUTOBAHN_PORT:-9001}

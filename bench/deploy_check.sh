@@ -23,6 +23,7 @@ APP_PORT=${APP_PORT:-18960}
 NGINX_PORT=${NGINX_PORT:-18961}
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source bench/lib.sh
 
 # need COMMAND PACKAGE: as need_cmd, but installs PACKAGE first when it can.

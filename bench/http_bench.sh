@@ -34,6 +34,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 BASE_PORT=${BASE_PORT:-18880}
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source bench/lib.sh
 need_cmd wrk wrk
 need_cmd taskset util-linux

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the benchmark scripts in bench/ (sourced, not run):
 #
 #   cd "$(dirname "$0")/.." && source bench/lib.sh   # from the workspace root

@@ -20,6 +20,7 @@ WRK_THREADS=${WRK_THREADS:-2}
 BASE_PORT=${BASE_PORT:-18970}
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source bench/lib.sh
 need_cmd wrk wrk
 raise_nofile $((CONNS + 64)) "set a smaller CONNS" || exit 1

@@ -26,6 +26,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-18960}
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source bench/lib.sh
 TARGET=${CARGO_TARGET_DIR:-target}/release
 LIBC=$(ldconfig -p | awk '/libc\.so\.6 .*x86-64/ {print $NF; exit}')

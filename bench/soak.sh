@@ -17,7 +17,8 @@
 # are plotted to .png with matplotlib, in a venv this script makes
 # (target/soak-venv). Exits 1 if any run failed.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source bench/lib.sh
 
 short=0
@@ -109,7 +110,7 @@ for k in "${kinds[@]}"; do
     if [ $soaks = 1 ]; then
         $soak --kind "$k" --port $port --conns "$conns" --duration "$duration" \
             --warmup "$warmup" --sample "$sample" --max-dev "$max_dev" --out "$out" || status=1
-        case "$k" in echo) name=soak-echo ;; hello) name=soak-hello ;; ws) name=soak-websocket ;; esac
+        case "$k" in echo) name="soak-echo" ;; hello) name="soak-hello" ;; ws) name="soak-websocket" ;; esac
         if [ -n "$plotter" ] && [ -f "$out/$name.csv" ]; then
             $plotter bench/soak_plot.py "$out/$name.csv" "$out/$name.png" \
                 "$name: $conns connection slots, $(date -u +%F)" || status=1

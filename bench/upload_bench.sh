@@ -19,6 +19,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 20000))}
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source bench/lib.sh
 need_cmd taskset util-linux
 

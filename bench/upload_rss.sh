@@ -14,6 +14,7 @@ LIMIT_MIB=${LIMIT_MIB:-64}
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source bench/lib.sh
 cargo build --release --quiet --example stream_upload
 cargo build --release --quiet -p tornado-bench --bin upload_load
