@@ -12,6 +12,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source bench/lib.sh
 VENV="$ROOT/bench/.venv-autobahn"
 PORT=${AUTOBAHN_PORT:-9001}
 OUT=$(mktemp -d)
@@ -35,10 +37,7 @@ cargo build --release --example websocket_echo
 "$ROOT/target/release/examples/websocket_echo" --port "$PORT" >"$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$OUT"' EXIT
-for _ in $(seq 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-    sleep 0.1
-done
+wait_port "$PORT"
 
 args=()
 for c in "${cases[@]}"; do args+=(-i "$c"); done

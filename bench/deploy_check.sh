@@ -23,15 +23,18 @@ APP_PORT=${APP_PORT:-18960}
 NGINX_PORT=${NGINX_PORT:-18961}
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source bench/lib.sh
 
-need() {  # need COMMAND PACKAGE
+# need COMMAND PACKAGE: as need_cmd, but installs PACKAGE first when it can.
+need() {
     command -v "$1" >/dev/null && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "installing $2 (apt-get install -y $2)"
         DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >/dev/null
     fi
     command -v "$1" >/dev/null || export PATH="$PATH:/usr/sbin"
-    command -v "$1" >/dev/null || { echo "$1 not found: apt-get install -y $2" >&2; exit 1; }
+    need_cmd "$1" "$2"
 }
 need nginx nginx
 need wrk wrk
@@ -95,15 +98,8 @@ hello_pid=$!
 nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/error.log" &
 nginx_pid=$!
 
-wait_port() {
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    fail "nothing listens on port $1"
-}
-wait_port "$APP_PORT"
-wait_port "$NGINX_PORT"
+wait_port "$APP_PORT" || fail "hello does not listen"
+wait_port "$NGINX_PORT" || fail "nginx does not listen"
 for _ in $(seq 100); do [ "$(grep -c '^hello worker' "$TMP/hello.out")" -ge 2 ] && break; sleep 0.05; done
 mapfile -t workers < <(sed -n 's/^hello worker [0-9]* (pid \([0-9]*\)).*/\1/p' "$TMP/hello.out")
 [ "${#workers[@]}" -eq 2 ] || fail "expected 2 workers, got: ${workers[*]}"

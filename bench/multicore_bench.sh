@@ -20,7 +20,10 @@ WRK_THREADS=${WRK_THREADS:-2}
 BASE_PORT=${BASE_PORT:-18970}
 
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 1; }
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source bench/lib.sh
+need_cmd wrk wrk
+raise_nofile $((CONNS + 64)) "set a smaller CONNS" || exit 1
 
 cargo build --release --quiet --example hello
 cargo build --release --quiet -p tornado-bench --bin hyper_hello
@@ -33,56 +36,22 @@ cmds=("$TARGET/examples/hello --port $BASE_PORT"
       "$TARGET/hyper_hello --threads 2 --port $((BASE_PORT + 3))")
 ports=("$BASE_PORT" "$((BASE_PORT + 1))" "$((BASE_PORT + 2))" "$((BASE_PORT + 3))")
 
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
-
+trap stop_servers EXIT
 for i in "${!names[@]}"; do
     # shellcheck disable=SC2086  # the command line is split on purpose
-    RUST_LOG=warn ${cmds[$i]} >/dev/null &
-    pids+=($!)
-    wait_port "${ports[$i]}"
+    start_server "${ports[$i]}" env RUST_LOG=warn ${cmds[$i]}
 done
 sleep 0.3   # the second worker of --processes 2
 
-CLK_TCK=$(getconf CLK_TCK)
-# CPU ticks of a server: its own process and its children (the workers).
-cpu_ticks() {
-    local all
-    all="$1 $(pgrep -P "$1" | tr '\n' ' ')"
-    # shellcheck disable=SC2086
-    for p in $all; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done |
-        awk '{s += $1} END {print s + 0}'
-}
-
-# One wrk run against server i: prints "requests req/s cpu_us_per_req".
+# One wrk run against server i: prints "requests req/s cpu_us_per_req";
+# cpu_ticks counts the workers of --processes 2 (the server's children).
 run_one() {
-    local i=$1 dur=$2 before after out reqs rps
-    before=$(cpu_ticks "${pids[$i]}")
-    out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"$dur" "http://127.0.0.1:${ports[$i]}/")
-    after=$(cpu_ticks "${pids[$i]}")
-    if grep -q -e "Non-2xx" -e "Socket errors" <<<"$out"; then
-        echo "warning: ${names[$i]}: $(grep -e Non-2xx -e 'Socket errors' <<<"$out")" >&2
-    fi
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    awk -v r="$reqs" -v q="$rps" -v t=$((after - before)) -v hz="$CLK_TCK" \
-        'BEGIN { printf "%d %.0f %.2f\n", r, q, (r > 0 ? t / hz * 1e6 / r : 0) }'
+    local i=$1 dur=$2
+    wrk_measure "${server_pids[$i]}" "${names[$i]}" \
+        wrk -t"$WRK_THREADS" -c"$CONNS" -d"$dur" "http://127.0.0.1:${ports[$i]}/"
 }
 
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+machine_line
 echo "wrk -t$WRK_THREADS -c$CONNS -d$DURATION on the same CPUs as the servers (no pinning); median of $ROUNDS interleaved rounds"
 for i in "${!names[@]}"; do run_one "$i" 1s >/dev/null; done   # warm-up
 
@@ -96,7 +65,6 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 declare -a med_rps med_cpu
 for i in "${!names[@]}"; do
     med_rps[$i]=$(median <<<"${rps_runs[$i]}")

@@ -27,22 +27,20 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-18960}
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source bench/lib.sh
 TARGET=${CARGO_TARGET_DIR:-target}/release
 LIBC=$(ldconfig -p | awk '/libc\.so\.6 .*x86-64/ {print $NF; exit}')
-command -v perf >/dev/null || { echo "perf not found (apt-get install linux-perf)" >&2; exit 1; }
+need_cmd perf linux-perf
 
 case $WHAT in
 hello)
     CONNS=${CONNS:-50}
     cargo build --release --quiet --example hello
-    cargo build --release --quiet -p tornado-bench --bin hyper_hello
-    cargo build --release --quiet -p tornado-bench --bin axum_hello 2>/dev/null || true
-    names=(ours hyper)
-    cmds=("${OURS:-$TARGET/examples/hello} --port $PORT" "$TARGET/hyper_hello --port $PORT")
-    if [ -x "$TARGET/axum_hello" ]; then
-        names+=(axum)
-        cmds+=("$TARGET/axum_hello --port $PORT")
-    fi
+    cargo build --release --quiet -p tornado-bench --bin hyper_hello --bin axum_hello
+    names=(ours hyper axum)
+    cmds=("${OURS:-$TARGET/examples/hello} --port $PORT" "$TARGET/hyper_hello --port $PORT"
+          "$TARGET/axum_hello --port $PORT")
     unit=request
     ;;
 echo)
@@ -64,15 +62,6 @@ for fn in malloc calloc realloc free; do
     perf probe -l 2>/dev/null | grep -q "probe_libc:$fn " ||
         perf probe -q -x "$LIBC" -a "$fn" >/dev/null
 done
-
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
 
 # Runs the load for DURATION seconds on CLIENT_CPU; prints the count of
 # requests (wrk) or messages (echo_load) it completed.
@@ -114,7 +103,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "# profile: $WHAT, $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+machine_line
 if [ "$WHAT" = hello ]; then
     echo "load: wrk -t1 -c$CONNS, ${DURATION}s per run; server on CPU $SERVER_CPU, load on CPU $CLIENT_CPU"
 else

@@ -17,7 +17,9 @@
 # are plotted to .png with matplotlib, in a venv this script makes
 # (target/soak-venv). Exits 1 if any run failed.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source bench/lib.sh
 
 short=0
 profile=release
@@ -88,12 +90,7 @@ fi
 soak=target/$profile/soak
 
 # The load and the server (its child) both need a fd per connection.
-hard=$(ulimit -Hn)
-if [ "$hard" != unlimited ] && [ "$hard" -lt $((conns + 200)) ]; then
-    echo "fd hard limit $hard is below $((conns + 200)): raise it (ulimit -Hn) or set SOAK_CONNS" >&2
-    exit 2
-fi
-ulimit -n "$hard"
+raise_nofile $((conns + 200)) "set SOAK_CONNS" || exit 2
 
 plotter=""
 if [ $plot = 0 ]; then
@@ -113,7 +110,7 @@ for k in "${kinds[@]}"; do
     if [ $soaks = 1 ]; then
         $soak --kind "$k" --port $port --conns "$conns" --duration "$duration" \
             --warmup "$warmup" --sample "$sample" --max-dev "$max_dev" --out "$out" || status=1
-        case "$k" in echo) name=soak-echo ;; hello) name=soak-hello ;; ws) name=soak-websocket ;; esac
+        case "$k" in echo) name="soak-echo" ;; hello) name="soak-hello" ;; ws) name="soak-websocket" ;; esac
         if [ -n "$plotter" ] && [ -f "$out/$name.csv" ]; then
             $plotter bench/soak_plot.py "$out/$name.csv" "$out/$name.png" \
                 "$name: $conns connection slots, $(date -u +%F)" || status=1

@@ -19,7 +19,9 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 20000))}
 
 cd "$(dirname "$0")/.."
-command -v taskset >/dev/null || { echo "taskset not found (util-linux)" >&2; exit 1; }
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source bench/lib.sh
+need_cmd taskset util-linux
 
 cargo build --release --quiet -p tornado-bench --bin upload_sink --bin hyper_upload --bin upload_load
 TARGET=${CARGO_TARGET_DIR:-target}/release
@@ -28,44 +30,24 @@ names=(ours hyper)
 cmds=("$TARGET/upload_sink --port $BASE_PORT" "$TARGET/hyper_upload --port $((BASE_PORT + 1))")
 ports=("$BASE_PORT" "$((BASE_PORT + 1))")
 
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
-
+trap stop_servers EXIT
 for i in "${!names[@]}"; do
     # shellcheck disable=SC2086  # the command line is split on purpose
-    taskset -c "$SERVER_CPU" ${cmds[$i]} >/dev/null &
-    pids+=($!)
-    wait_port "${ports[$i]}"
+    start_server "${ports[$i]}" taskset -c "$SERVER_CPU" ${cmds[$i]}
 done
-
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # One upload to server i: prints "MiB/s cpu_ms_per_MiB".
 run_one() {
     local i=$1 size=$2 before after out secs
-    before=$(cpu_ticks "${pids[$i]}")
+    before=$(cpu_ticks "${server_pids[$i]}")
     out=$(taskset -c "$CLIENT_CPU" "$TARGET/upload_load" --port "${ports[$i]}" --bytes "$size")
-    after=$(cpu_ticks "${pids[$i]}")
+    after=$(cpu_ticks "${server_pids[$i]}")
     secs=$(awk '{print $2}' <<<"$out")
     awk -v b="$size" -v s="$secs" -v t=$((after - before)) -v hz="$CLK_TCK" \
         'BEGIN { m = b / 1048576; printf "%.1f %.3f\n", m / s, t / hz * 1e3 / m }'
 }
 
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+machine_line
 echo "PUT of $SIZE bytes; servers on CPU $SERVER_CPU, client on CPU $CLIENT_CPU; median of $ROUNDS interleaved rounds"
 for i in "${!names[@]}"; do run_one "$i" $((16 << 20)) >/dev/null; done   # warm-up
 
@@ -79,13 +61,12 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 echo
 printf '| %-6s | %9s | %13s | %13s | %16s |\n' server 'MiB/s' 'CPU ms/MiB' 'peak RSS MiB' 'MiB/s vs hyper'
 printf '|%s|%s|%s|%s|%s|\n' -------- ----------- --------------- --------------- ------------------
 hyper_mbs=$(median <<<"${mibs[1]}")
 for i in "${!names[@]}"; do
-    rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/${pids[$i]}/status")
+    rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/${server_pids[$i]}/status")
     awk -v n="${names[$i]}" -v q="$(median <<<"${mibs[$i]}")" -v c="$(median <<<"${cpus[$i]}")" \
         -v r="$rss" -v h="$hyper_mbs" \
         'BEGIN { printf "| %-6s | %9.1f | %13.3f | %13s | %16.2f |\n", n, q, c, r, q / h }'

@@ -14,6 +14,8 @@ LIMIT_MIB=${LIMIT_MIB:-64}
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source bench/lib.sh
 cargo build --release --quiet --example stream_upload
 cargo build --release --quiet -p tornado-bench --bin upload_load
 TARGET=${CARGO_TARGET_DIR:-target}/release
@@ -22,10 +24,7 @@ dir=$(mktemp -d)
 "$TARGET/examples/stream_upload" --port "$PORT" --dir "$dir" >/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.05
-done
+wait_port "$PORT"
 
 before=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 out=$("$TARGET/upload_load" --port "$PORT" --bytes "$SIZE" --path /upload/big.bin)

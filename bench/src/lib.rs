@@ -1,10 +1,12 @@
 //! Helpers shared by the echo benchmark's binaries (`echo_bench`,
 //! `echo_load`, `echo_peer`): CPU pinning, the fd limit, loopback listening
-//! sockets, and reading a process's CPU time and memory from `/proc`.
+//! sockets, and reading a process's CPU time and memory from `/proc`; the
+//! HTTP hello peers' common part is in [`peer`], the soak's in [`soak`].
 //!
 //! The echo benchmark is Linux-only (it reads `/proc`); elsewhere these
 //! helpers fail with `Unsupported` instead of failing to build.
 
+pub mod peer;
 pub mod soak;
 
 use std::io;

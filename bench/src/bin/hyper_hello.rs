@@ -5,10 +5,11 @@
 //!
 //! Run: `cargo run --release -p tornado-bench --bin hyper_hello -- --port 8889`.
 //! With `--threads N` it runs on a multi-thread runtime of N workers (the
-//! peer of `hello --threads N`/`--processes N` in `multicore_bench.sh`).
+//! peer of `hello --threads N`/`--processes N` in `multicore_bench.sh`);
+//! `--nodelay` sets `TCP_NODELAY` on each connection (`http_bench.sh`'s
+//! pipelined runs).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -18,51 +19,30 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tornado_bench::peer::{HELLO_BODY, HELLO_CONTENT_TYPE, PeerArgs};
 
 async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(b"Hello, world")));
+    let mut resp = Response::new(Full::new(Bytes::from_static(HELLO_BODY.as_bytes())));
     let h = resp.headers_mut();
     h.insert(SERVER, HeaderValue::from_static("hyper-hello"));
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=UTF-8"),
-    );
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(HELLO_CONTENT_TYPE));
     Ok(resp)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut port: u16 = 8889;
-    let mut threads: Option<usize> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--port" => port = args.next().ok_or("--port takes a number")?.parse()?,
-            "--threads" => threads = Some(args.next().ok_or("--threads takes a number")?.parse()?),
-            other => {
-                return Err(format!(
-                    "unknown argument {other}; usage: hyper_hello [--port P] [--threads N]"
-                )
-                .into());
-            }
-        }
-    }
-    let rt = match threads {
-        None => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build()?,
-    };
-    rt.block_on(async move {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let args = PeerArgs::parse("hyper_hello", 8889, std::env::args().skip(1))?;
+    args.runtime()?.block_on(async move {
+        let listener = TcpListener::bind(tornado_bench::loopback(args.port)).await?;
         println!(
             "hyper_hello listening on http://{}/",
             listener.local_addr()?
         );
         loop {
             let (stream, _) = listener.accept().await?;
+            if args.nodelay {
+                // A connection gone before this is the client's business.
+                let _ = stream.set_nodelay(true);
+            }
             tokio::spawn(async move {
                 // A client closing mid-request is not the server's problem.
                 let _ = http1::Builder::new()
