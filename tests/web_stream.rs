@@ -325,3 +325,47 @@ async fn close_callbacks_of_finished_requests_never_run() -> Result<(), Error> {
     assert_eq!(*fired.borrow(), 0);
     Ok(())
 }
+
+/// Answers whether Nagle's algorithm is off on its connection.
+#[derive(Clone)]
+struct NoDelay;
+
+impl RequestHandler for NoDelay {
+    async fn get(&mut self, cx: &mut Context) -> Result<(), HttpError> {
+        let d = cx.detach().ok_or_else(|| HttpError::new(500))?;
+        let mut on: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `on` and `len` are valid for writes of the sizes given,
+        // and the fd is the open socket of the detached stream.
+        let r = unsafe {
+            libc::getsockopt(
+                d.stream.fileno(),
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&mut on as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        let answer = format!("{r} {on}");
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            answer.len()
+        );
+        d.stream
+            .write(format!("{head}{answer}").into_bytes())
+            .await?;
+        d.stream.close();
+        Ok(())
+    }
+}
+
+/// Answers are written whole, so the server turns Nagle's algorithm off:
+/// pipelined answers must not wait for the client's delayed ACK.
+#[gen_test(timeout = 10)]
+async fn the_server_turns_nagle_off() -> Result<(), Error> {
+    let (_s, addr) = serve(vec![route("/", NoDelay)]);
+    let (r, _) = exchange(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await?;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"0 1", "getsockopt result and TCP_NODELAY");
+    Ok(())
+}

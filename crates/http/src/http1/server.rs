@@ -201,6 +201,14 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
     handler: &Rc<H>,
     options: &HttpServerOptions,
 ) -> Served {
+    // Each response goes out in one write (or in the pieces a handler
+    // flushes on purpose): nothing is gained by Nagle's algorithm holding
+    // a small answer back until the peer acknowledges the previous one,
+    // and pipelined requests would wait for the peer's delayed ACK
+    // (about 40 ms) between answers. Tornado turns it off around each
+    // response's end; once per connection is the same for a server.
+    // (Not a TCP socket, e.g. a Unix one: nothing to do.)
+    let _ = stream.set_nodelay(true);
     // Formatted once per connection, not per request.
     let ip = address.ip().to_string();
     // The close is news for the request being served at the time only: a
