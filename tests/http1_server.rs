@@ -691,6 +691,31 @@ async fn an_idle_connection_is_closed_after_use_too() -> Result<(), Error> {
     Ok(())
 }
 
+/// Each request starts the idle time over: a connection used again before
+/// its deadline is closed a whole timeout after its last answer, not at the
+/// first deadline (the server moves one timer rather than setting one per
+/// request).
+#[gen_test(timeout = 10)]
+async fn each_request_starts_the_idle_time_over() -> Result<(), Error> {
+    let (_server, addr) = start_echo(HttpServerOptions {
+        idle_connection_timeout: Duration::from_millis(100),
+        ..Default::default()
+    });
+    let s = connect(addr).await?;
+    for _ in 0..2 {
+        s.write(b"GET /used HTTP/1.1\r\nHost: a\r\n\r\n".to_vec())
+            .await?;
+        assert_eq!(read_response(&s, false).await?.status, 200);
+        sleep(Duration::from_millis(60)).await;
+    }
+    // 60 ms since the last answer; the first deadline (100 ms after the
+    // first answer) has passed. The close comes about 40 ms from now.
+    let started = std::time::Instant::now();
+    assert_eq!(s.read_until_close().await?, b"");
+    assert!(started.elapsed() >= Duration::from_millis(30));
+    Ok(())
+}
+
 #[gen_test(timeout = 10)]
 async fn streaming_chunked_bodies_and_raised_limits() -> Result<(), Error> {
     let options = HttpServerOptions {

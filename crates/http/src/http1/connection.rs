@@ -23,13 +23,41 @@ pub struct Detached {
     pub buffered: Vec<u8>,
 }
 
+/// A connection's close, told to the request served at the time only:
+/// callbacks of a finished request neither run nor pile up on a long
+/// keep-alive connection. The future is made when a request first asks
+/// (most never do).
+#[derive(Default)]
+pub(crate) struct CloseWatch {
+    /// Counts finished requests: a request whose number is behind is over.
+    serial: Cell<u64>,
+    /// The current request's close future, once asked for.
+    future: RefCell<Option<Future<()>>>,
+}
+
+impl CloseWatch {
+    /// The connection closed: tells the current request, if it asked.
+    pub(crate) fn closed(&self) {
+        if let Some(f) = self.future.borrow_mut().take() {
+            let _ = f.set_result(());
+        }
+    }
+
+    /// The current request is over; the next one gets its own future.
+    pub(crate) fn next_request(&self) {
+        self.serial.set(self.serial.get() + 1);
+        self.future.borrow_mut().take();
+    }
+}
+
 struct Inner {
     stream: IOStream,
     response: ResponseWriter,
     max_body_size: Cell<usize>,
     body_timeout: Cell<Option<Duration>>,
-    /// Done if the connection closes while this request is served.
-    closed: Future<()>,
+    /// The connection's close watch, and this request's number in it.
+    watch: Rc<CloseWatch>,
+    serial: u64,
     /// Bytes read past what was consumed, parked here while a delegate
     /// runs so that `detach` can hand them over.
     /// (bytes, start of the unconsumed ones), as the reader lent them.
@@ -49,7 +77,7 @@ impl RequestConnection {
         response: ResponseWriter,
         max_body_size: usize,
         body_timeout: Option<Duration>,
-        closed: Future<()>,
+        watch: Rc<CloseWatch>,
     ) -> RequestConnection {
         RequestConnection {
             inner: Rc::new(Inner {
@@ -57,7 +85,8 @@ impl RequestConnection {
                 response,
                 max_body_size: Cell::new(max_body_size),
                 body_timeout: Cell::new(body_timeout),
-                closed,
+                serial: watch.serial.get(),
+                watch,
                 buffered: RefCell::new((Vec::new(), 0)),
                 detached: Cell::new(false),
             }),
@@ -101,17 +130,41 @@ impl RequestConnection {
     /// served (never, once the request is over).
     pub fn closed(&self) -> Future<()> {
         let out = Future::new();
-        let o = out.clone();
-        self.inner.closed.add_done_callback(move |_| {
-            let _ = o.set_result(());
-        });
+        if let Some(closed) = self.close_future() {
+            let o = out.clone();
+            closed.add_done_callback(move |_| {
+                let _ = o.set_result(());
+            });
+        }
         out
     }
 
     /// Calls `callback` (on the loop) if the connection closes while this
     /// request is served.
     pub fn on_close(&self, callback: impl FnOnce() + 'static) {
-        self.inner.closed.add_done_callback(move |_| callback());
+        if let Some(closed) = self.close_future() {
+            closed.add_done_callback(move |_| callback());
+        }
+    }
+
+    /// This request's close future, made on first use; `None` once the
+    /// request is over (its close is no longer news).
+    fn close_future(&self) -> Option<Future<()>> {
+        let watch = &self.inner.watch;
+        if watch.serial.get() != self.inner.serial {
+            return None;
+        }
+        if self.inner.stream.closed() {
+            // Closed before anyone asked: the watch had nobody to tell.
+            return Some(Future::resolved(()));
+        }
+        Some(
+            watch
+                .future
+                .borrow_mut()
+                .get_or_insert_with(Future::new)
+                .clone(),
+        )
     }
 
     /// Takes the connection over (Tornado's `detach`): the server stops

@@ -4,19 +4,19 @@
 //! delegate, streams the body into it, and waits for the response before
 //! reading the next request, so pipelined requests are answered in order.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::future::Future as StdFuture;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tornado_concurrent::{Future, panic_message};
+use tornado_concurrent::panic_message;
 use tornado_ioloop::{IOLoop, Timeout};
 use tornado_iostream::IOStream;
 
-use super::connection::RequestConnection;
+use super::connection::{CloseWatch, RequestConnection};
 use super::delegate::{HttpMessageDelegate, HttpServerDelegate};
 use super::error::{BodyError, ReadError};
 use super::framing::{Framing, request_framing, wants_keep_alive};
@@ -66,6 +66,78 @@ impl Drop for CloseAfter {
     fn drop(&mut self) {
         if let Some(t) = self.timeout.take() {
             self.ioloop.remove_timeout(t);
+        }
+    }
+}
+
+/// Closes a keep-alive connection that waited too long for its next
+/// request head (`idle_connection_timeout`). One timer per connection,
+/// re-armed lazily: a request costs a clock read, not a timer added and
+/// removed, and the timer only moves when it fires early.
+struct IdleDeadline {
+    state: Rc<IdleState>,
+}
+
+struct IdleState {
+    ioloop: IOLoop,
+    stream: IOStream,
+    after: Duration,
+    /// When waiting for a head becomes too long; `None` while a request
+    /// is being served.
+    deadline: Cell<Option<Instant>>,
+    /// The armed timer, at or before `deadline`; `None` if none is armed.
+    timer: Cell<Option<Timeout>>,
+}
+
+impl IdleDeadline {
+    fn new(stream: &IOStream, after: Duration) -> IdleDeadline {
+        IdleDeadline {
+            state: Rc::new(IdleState {
+                ioloop: stream.ioloop().clone(),
+                stream: stream.clone(),
+                after,
+                deadline: Cell::new(None),
+                timer: Cell::new(None),
+            }),
+        }
+    }
+
+    /// Waiting for a head from now on.
+    fn start(&self) {
+        let when = self.state.ioloop.time() + self.state.after;
+        self.state.deadline.set(Some(when));
+        if self.state.timer.get().is_none() {
+            IdleState::arm(&self.state, when);
+        }
+    }
+
+    /// A head came: the connection is busy, not idle.
+    fn stop(&self) {
+        self.state.deadline.set(None);
+    }
+}
+
+impl IdleState {
+    fn arm(state: &Rc<IdleState>, when: Instant) {
+        let weak = Rc::downgrade(state);
+        let timer = state.ioloop.call_at(when, move || {
+            if let Some(state) = weak.upgrade() {
+                state.timer.set(None);
+                match state.deadline.get() {
+                    Some(d) if state.ioloop.time() >= d => state.stream.close(),
+                    Some(d) => IdleState::arm(&state, d),
+                    None => {}
+                }
+            }
+        });
+        state.timer.set(Some(timer));
+    }
+}
+
+impl Drop for IdleDeadline {
+    fn drop(&mut self) {
+        if let Some(t) = self.state.timer.take() {
+            self.state.ioloop.remove_timeout(t);
         }
     }
 }
@@ -211,24 +283,21 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
     let _ = stream.set_nodelay(true);
     // Formatted once per connection, not per request.
     let ip = address.ip().to_string();
-    // The close is news for the request being served at the time only: a
-    // future per request, so that callbacks registered by a finished
-    // request neither run nor pile up on a long keep-alive connection.
-    let current: Rc<RefCell<Option<Future<()>>>> = Rc::default();
-    let c = current.clone();
-    stream.set_close_callback(move || {
-        if let Some(f) = c.borrow_mut().take() {
-            let _ = f.set_result(());
-        }
-    });
+    // The close is news for the request being served at the time only.
+    let watch: Rc<CloseWatch> = Rc::default();
+    let w = watch.clone();
+    stream.set_close_callback(move || w.closed());
     let mut reader = Reader::new(stream.clone());
+    let idle = IdleDeadline::new(stream, options.idle_connection_timeout);
     loop {
         let head = if reader.head_buffered() {
-            // A pipelined head is already here: no timer needed.
+            // A pipelined head is already here: no deadline needed.
             reader.read_head(options.max_header_size).await
         } else {
-            let _deadline = CloseAfter::new(stream, options.idle_connection_timeout);
-            reader.read_head(options.max_header_size).await
+            idle.start();
+            let head = reader.read_head(options.max_header_size).await;
+            idle.stop();
+            head
         };
         let head = match head {
             Ok(h) => h,
@@ -284,11 +353,7 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
             response.clone(),
             options.max_body_size,
             options.body_timeout,
-            {
-                let closed = Future::new();
-                *current.borrow_mut() = Some(closed.clone());
-                closed
-            },
+            watch.clone(),
         );
         let mut d = handler.clone().start_request(conn.clone());
         conn.park(reader.lend());
@@ -345,8 +410,8 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
             }
             return Served::Closed;
         }
-        let sent = response.finish().await;
-        current.borrow_mut().take();
+        let sent = response.sent().await;
+        watch.next_request();
         if sent.is_err() || !response.keep_alive() || stream.closed() {
             return Served::Closed;
         }

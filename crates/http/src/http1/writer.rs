@@ -244,6 +244,18 @@ impl ResponseWriter {
         follow(s.last_write.as_ref())
     }
 
+    /// Waits until everything written went to the kernel, as `finish`'s
+    /// future does, but makes no future when that is already so (the usual
+    /// case: the server's loop asks after every response).
+    pub(crate) async fn sent(&self) -> Result<(), tornado_concurrent::Error> {
+        let last = self.state.borrow().last_write.clone();
+        match last {
+            None => Ok(()),
+            Some(f) if f.done() => f.exception().map_or(Ok(()), Err),
+            Some(f) => follow(Some(&f)).await,
+        }
+    }
+
     /// Ends the response without completing it: no terminating chunk, no
     /// `Content-Length` check, and the connection closes once what was
     /// written is sent, so the client can tell the response was cut short
