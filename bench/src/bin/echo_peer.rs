@@ -72,9 +72,13 @@ struct Conn {
     pending: Vec<u8>,
     /// How much of `pending` was written.
     written: usize,
-    /// False only after a read said WouldBlock (edge-triggered: the next
-    /// readable event sets it again).
+    /// False after a read said WouldBlock, or returned less than the
+    /// buffer (the socket is then empty: tokio's rule too, and ours); the
+    /// next readable event sets it again.
     readable: bool,
+    /// The peer shut its side: no further event will come, so only
+    /// WouldBlock or EOF stop the reads.
+    read_closed: bool,
 }
 
 impl Conn {
@@ -89,6 +93,9 @@ impl Conn {
             match self.stream.read(buf) {
                 Ok(0) => return false, // EOF, and everything echoed.
                 Ok(n) => {
+                    if n < buf.len() && !self.read_closed {
+                        self.readable = false;
+                    }
                     if !self.echo(&buf[..n]) {
                         return false;
                     }
@@ -142,7 +149,8 @@ impl Conn {
 
 /// Edge-triggered (mio registers every fd so), each connection registered
 /// once for READABLE | WRITABLE, as our IOStream registers; one shared
-/// 64 KiB read buffer; no allocation per message.
+/// 64 KiB read buffer; no allocation per message; one recv per message (a
+/// short read ends the reading until the next event).
 fn run_mio(listener: TcpListener) -> io::Result<()> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
@@ -169,6 +177,9 @@ fn run_mio(listener: TcpListener) -> io::Result<()> {
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 conn.readable = true;
             }
+            if event.is_read_closed() || event.is_error() {
+                conn.read_closed = true;
+            }
             if !conn.pump(&mut buf) {
                 let mut conn = conns.remove(key);
                 let _ = poll.registry().deregister(&mut conn.stream);
@@ -193,6 +204,7 @@ fn accept_all(listener: &MioListener, poll: &Poll, conns: &mut Slab<Conn>) {
                         pending: Vec::new(),
                         written: 0,
                         readable: true,
+                        read_closed: false,
                     });
                 }
             }
