@@ -139,6 +139,10 @@ for i in "${!names[@]}"; do
     echo
     echo "## ${names[$i]}: top symbols ($n ${unit}s in the window; share of all samples)"
     echo
+    echo "  by object (kernel, the server's binary, libc):"
+    perf report -i "$tmp/perf.data" --no-children --sort dso --stdio 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -n 4 | sed 's/^/  /' || true
+    echo
     perf report -i "$tmp/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null |
         grep -v '^#' | grep -v '^$' | head -n "$TOP" | sed 's/^/  /' || true
     kill "$server"

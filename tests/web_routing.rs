@@ -88,6 +88,30 @@ fn arguments_are_stripped_and_required() {
     assert_eq!(t.fetch("/args", form.body("b=%C3")).unwrap().code, 400);
 }
 
+/// Literal patterns are compared as strings, the others stay regexes: the
+/// same answers either way.
+#[test]
+fn literal_and_regex_patterns_match_alike() {
+    let t = AsyncHttpTestCase::new(|| {
+        Application::new(vec![
+            route("/about", Text("about")),
+            route("/a.c", Text("dot")),
+            route("/x-y", Text("dash")),
+            route("/files/.*", Text("files")),
+        ])
+    });
+    let get = |path: &str| {
+        let r = t.fetch(path, FetchOptions::new()).unwrap();
+        (r.code, r.text())
+    };
+    assert_eq!(get("/about"), (200, "about".to_owned()));
+    assert_eq!(get("/about/").0, 404);
+    assert_eq!(get("/About").0, 404);
+    assert_eq!(get("/abc"), (200, "dot".to_owned()));
+    assert_eq!(get("/x-y"), (200, "dash".to_owned()));
+    assert_eq!(get("/files/a/b"), (200, "files".to_owned()));
+}
+
 #[test]
 fn named_routes_reverse_and_hosts_route() {
     let t = AsyncHttpTestCase::new(|| {
