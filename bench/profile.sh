@@ -90,7 +90,7 @@ under_perf() {
 }
 
 syscalls=(epoll_wait epoll_pwait epoll_ctl recvfrom read recvmsg sendto write writev sendmsg
-          accept4 close shutdown setsockopt getsockopt futex ioctl)
+          accept4 close shutdown setsockopt getsockopt futex ioctl brk mmap munmap madvise)
 sys_events=raw_syscalls:sys_enter
 for s in "${syscalls[@]}"; do sys_events+=",syscalls:sys_enter_$s"; done
 

@@ -113,27 +113,47 @@ impl ReadBuffer {
 /// messages; a smaller one returns to the pool.
 const KEEP_WHEN_IDLE_ABOVE: usize = 8 * 1024;
 
-/// Most read buffers a thread keeps for reuse.
-const POOL_MAX: usize = 64;
+/// Most bytes of buffers a thread keeps for reuse: enough for a few hundred
+/// connections moving 16 KiB messages at once. A pool smaller than the
+/// buffers in flight frees the rest each round, and glibc then trims and
+/// regrows its heap (a `brk` and page faults per message).
+const POOL_MAX_BYTES: usize = 8 << 20;
 
 /// Largest buffer worth keeping (the default largest read chunk, doubled).
 const POOL_MAX_CAPACITY: usize = 128 * 1024;
+
+/// Emptied buffers of one thread's streams, and their total capacity.
+struct Pool {
+    /// The buffers, the most recently returned last.
+    bufs: Vec<Vec<u8>>,
+    /// Sum of their capacities, at most `POOL_MAX_BYTES`.
+    bytes: usize,
+}
 
 thread_local! {
     /// Emptied read buffers of this thread's streams. Streams on one loop
     /// take turns reading, so a few buffers serve many connections: active
     /// streams skip a large allocation per message, idle ones hold none.
-    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static POOL: std::cell::RefCell<Pool> = const {
+        std::cell::RefCell::new(Pool { bufs: Vec::new(), bytes: 0 })
+    };
 }
 
-/// A buffer with room for `chunk` bytes, from the pool if one fits.
+/// How many of the most recent pooled buffers a take looks at: the pool
+/// mostly holds one size, so the first usually fits; the bound keeps a
+/// pool of small buffers from costing a long scan per read.
+const POOL_SCAN: usize = 16;
+
+/// A buffer with room for `chunk` bytes, from the pool if one fits (the
+/// most recently returned first: the likeliest to be in cache).
 fn pool_take(chunk: usize) -> Vec<u8> {
     POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        match p.last() {
-            Some(b) if b.capacity() >= chunk => p.pop(),
-            _ => None,
-        }
+        let from = p.bufs.len().saturating_sub(POOL_SCAN);
+        let i = from + p.bufs[from..].iter().rposition(|b| b.capacity() >= chunk)?;
+        let buf = p.bufs.swap_remove(i);
+        p.bytes -= buf.capacity();
+        Some(buf)
     })
     .ok()
     .flatten()
@@ -148,10 +168,26 @@ fn pool_put(mut buf: Vec<u8>) {
     buf.clear();
     let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        if p.len() < POOL_MAX {
-            p.push(buf);
+        if p.bytes + buf.capacity() <= POOL_MAX_BYTES {
+            p.bytes += buf.capacity();
+            p.bufs.push(buf);
         }
     });
+}
+
+/// Smallest written buffer taken back into the pool: a read buffer's
+/// smallest chunk. Smaller ones (an HTTP response head) are cheap to
+/// allocate, and would sit on top of the pool where a read looks first.
+const RECYCLE_MIN_CAPACITY: usize = 2048;
+
+/// A buffer whose bytes went to the kernel: back to the pool if it is one a
+/// read could use. An echo (or a proxy) then passes one allocation from
+/// read to write and back, instead of allocating and freeing (and, with
+/// glibc, growing and trimming the heap, page faults included) per message.
+pub(crate) fn recycle(buf: Vec<u8>) {
+    if buf.capacity() >= RECYCLE_MIN_CAPACITY {
+        pool_put(buf);
+    }
 }
 
 /// Data handed to `write` and not yet to the kernel, in order.
@@ -253,7 +289,9 @@ impl WriteBuffer {
                 - self.offset;
             if n >= front {
                 n -= front;
-                self.chunks.pop_front();
+                if let Some(done) = self.chunks.pop_front() {
+                    recycle(done);
+                }
                 self.offset = 0;
             } else {
                 self.offset += n;
@@ -389,5 +427,53 @@ mod tests {
                 prop_assert_eq!(buf.bytes(), &model[..]);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::{POOL, POOL_MAX_BYTES, RECYCLE_MIN_CAPACITY, pool_take, recycle};
+
+    fn pooled_bytes() -> usize {
+        POOL.with(|p| p.borrow().bytes)
+    }
+
+    fn empty_pool() {
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            p.bufs.clear();
+            p.bytes = 0;
+        });
+    }
+
+    #[test]
+    fn a_written_buffer_comes_back_for_the_next_read() {
+        empty_pool();
+        let buf = Vec::<u8>::with_capacity(32 * 1024);
+        let ptr = buf.as_ptr();
+        recycle(buf);
+        assert_eq!(pooled_bytes(), 32 * 1024);
+        // A smaller buffer returned later does not hide the one that fits.
+        recycle(Vec::with_capacity(4096));
+        let again = pool_take(32 * 1024);
+        assert_eq!(again.as_ptr(), ptr, "the same allocation");
+        assert_eq!(pooled_bytes(), 4096);
+        // Nothing fits: a new (empty) buffer, the pool untouched.
+        assert_eq!(pool_take(64 * 1024).capacity(), 0);
+        assert_eq!(pooled_bytes(), 4096);
+        empty_pool();
+    }
+
+    #[test]
+    fn small_buffers_are_not_kept_and_the_pool_is_bounded() {
+        empty_pool();
+        recycle(Vec::with_capacity(RECYCLE_MIN_CAPACITY - 1));
+        assert_eq!(pooled_bytes(), 0);
+        let size = 64 * 1024;
+        for _ in 0..(POOL_MAX_BYTES / size + 10) {
+            recycle(Vec::with_capacity(size));
+        }
+        assert_eq!(pooled_bytes(), POOL_MAX_BYTES);
+        empty_pool();
     }
 }

@@ -61,6 +61,8 @@ impl IOStream {
             match t.write_vectored(&[IoSlice::new(&data)]) {
                 Ok(n) if n == data.len() && !t.pending_output() => {
                     s.write_buffer.count_direct(n);
+                    drop(s);
+                    crate::buffer::recycle(data);
                     return Future::resolved(());
                 }
                 Ok(n) => s.write_buffer.push_partial(data, n),
