@@ -165,6 +165,29 @@ async fn pipelined_requests_are_answered_in_order() -> Result<(), Error> {
     Ok(())
 }
 
+/// A batch of pipelined requests is answered as one write (the stream is
+/// corked while requests wait behind the current one): every answer comes,
+/// in order, and a `Connection: close` inside the batch still ends the
+/// connection after its own answer.
+#[gen_test(timeout = 10)]
+async fn a_pipelined_batch_is_answered_whole_and_close_still_ends_it() -> Result<(), Error> {
+    let (_server, addr) = start(HttpServerOptions::default());
+    let s = connect(addr).await?;
+    let mut batch = Vec::new();
+    for i in 0..5 {
+        batch.extend_from_slice(format!("GET /slow?{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    batch.extend_from_slice(b"GET /slow?last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    batch.extend_from_slice(b"GET /slow?never HTTP/1.1\r\nHost: x\r\n\r\n");
+    s.write(batch).await?;
+    for i in 0..5 {
+        assert_eq!(read_response(&s, false).await?.text(), format!("slow {i}"));
+    }
+    assert_eq!(read_response(&s, false).await?.text(), "slow last");
+    assert_eq!(s.read_until_close().await?, b"", "nothing after the close");
+    Ok(())
+}
+
 // ----- bodies ------------------------------------------------------------
 
 #[gen_test(timeout = 10)]

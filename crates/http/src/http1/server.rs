@@ -320,6 +320,12 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
         if options.xheaders {
             apply_xheaders(&mut request, &options.trusted_downstream);
         }
+        if reader.head_buffered() {
+            // More pipelined requests wait behind this one: hold the
+            // answers back until the batch is done, then send them in one
+            // write (the stream sends them at the loop's next iteration).
+            stream.cork();
+        }
         let framing = match request_framing(&request.headers) {
             Ok(f) => f,
             Err(e) => {
@@ -409,6 +415,14 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
                 log::error!(target: "tornado.application", "HTTP handler returned without finishing its response");
             }
             return Served::Closed;
+        }
+        if response.keep_alive() && !stream.closed() && reader.head_buffered() {
+            // Pipelined: the next request is already here. Its answer joins
+            // this one in the corked stream; both go out together once the
+            // batch is answered (a failed write closes the stream, which
+            // the next request's answer then sees).
+            watch.next_request();
+            continue;
         }
         let sent = response.sent().await;
         watch.next_request();

@@ -95,6 +95,8 @@ pub(crate) struct State {
     /// Stay open for writing after the peer's EOF, until closed
     /// (`set_keep_open_after_eof`): TCP half-close.
     keep_open_after_eof: bool,
+    /// Writes are held until the loop's next iteration (`cork`).
+    corked: bool,
     /// `shutdown_write` was called: send FIN once the buffer is flushed.
     shut_write_after_flush: bool,
     /// FIN was sent: nothing more can be written.
@@ -215,6 +217,7 @@ impl IOStream {
                 eof_handled: false,
                 close_after_flush: false,
                 keep_open_after_eof: false,
+                corked: false,
                 shut_write_after_flush: false,
                 write_shut: false,
                 closed: false,
@@ -411,7 +414,7 @@ impl Inner {
         {
             self.handle_read(&mut s, false);
         }
-        if s.writable && !s.closed {
+        if s.writable && !s.closed && !s.corked {
             self.handle_write(&mut s);
         }
         if events.contains(Events::ERROR) && !s.closed {

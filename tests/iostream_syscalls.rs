@@ -1,7 +1,9 @@
-//! A read that returns less than it asked for has emptied a socket: the
-//! stream then waits for the loop's next event instead of reading again
-//! only to be told `WouldBlock` (a syscall per message saved), and it must
-//! still see the peer's close when that close came with the last data.
+//! Syscalls saved by the stream, counted through a transport that counts:
+//! a read that returns less than it asked for has emptied a socket, so the
+//! stream waits for the loop's next event instead of reading again only to
+//! be told `WouldBlock` (and still sees the peer's close when that close
+//! came with the last data); a corked stream sends one iteration's writes
+//! in one `writev`.
 
 mod common;
 
@@ -17,11 +19,12 @@ use std::time::Duration;
 use tornado::r#gen::{coroutine, sleep};
 use tornado::iostream::{IOStream, Transport};
 
-/// Counts of a transport's reads: all of them, and those that found nothing.
+/// Counts of a transport's calls: reads, reads that found nothing, writes.
 #[derive(Default)]
 struct Counts {
     reads: Cell<usize>,
     would_block: Cell<usize>,
+    writes: Cell<usize>,
 }
 
 /// A Unix socket that counts its reads.
@@ -47,6 +50,7 @@ unsafe impl Transport for Counting {
         r
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.counts.writes.set(self.counts.writes.get() + 1);
         Transport::write_vectored(&mut self.inner, bufs)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -125,4 +129,37 @@ fn data_and_close_seen_together_still_reach_the_eof() {
         )
         .unwrap();
     assert_eq!(rest, b"rest");
+}
+
+#[test]
+fn a_corked_stream_sends_an_iterations_writes_in_one_call() {
+    let ioloop = common::fresh_loop();
+    let (writes, got) = ioloop
+        .run_sync(
+            || {
+                coroutine(async {
+                    let (stream, counts, peer) = counting_pair();
+                    let peer = IOStream::new(peer)?;
+                    stream.cork();
+                    let first = stream.write(b"one ".to_vec());
+                    let second = stream.write(b"two ".to_vec());
+                    let third = stream.write(b"three".to_vec());
+                    // Held back within this iteration.
+                    assert_eq!(counts.writes.get(), 0);
+                    assert!(!first.done());
+                    third.await?;
+                    assert!(first.done() && second.done());
+                    let writes = counts.writes.get();
+                    // Uncorked: writes go straight out again.
+                    stream.write(b"!".to_vec()).await?;
+                    assert_eq!(counts.writes.get(), writes + 1);
+                    let got = peer.read_bytes(14, false).await?;
+                    Ok((writes, got))
+                })
+            },
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap();
+    assert_eq!(writes, 1, "three writes, one call");
+    assert_eq!(got, b"one two three!");
 }
