@@ -190,6 +190,32 @@ fn handlers_are_level_triggered() {
     l.remove_handler(a.as_raw_fd()).unwrap();
 }
 
+/// The peer's shutdown comes as `READ | READ_CLOSED` on an edge-triggered
+/// backend (a reader that stops before `WouldBlock` relies on it); a
+/// level-triggered one reports `READ` at least.
+#[test]
+fn a_peer_shutdown_is_reported_as_read_closed() {
+    let l = fresh_loop();
+    let (a, b) = pair();
+    b.shutdown(std::net::Shutdown::Write).unwrap();
+    let seen = Rc::new(Cell::new(Events::NONE));
+    let (s, m) = (seen.clone(), l.clone());
+    l.add_handler(a.as_raw_fd(), Events::READ, move |_, ev| {
+        s.set(ev);
+        m.stop();
+    })
+    .unwrap();
+    guard(&l, Duration::from_secs(5));
+    l.start().unwrap();
+    let ev = seen.get();
+    assert!(ev.contains(Events::READ), "{ev:?}");
+    if l.trigger() == Trigger::Edge {
+        assert!(ev.contains(Events::READ_CLOSED), "{ev:?}");
+    }
+    l.remove_handler(a.as_raw_fd()).unwrap();
+    drop(b);
+}
+
 #[test]
 fn edge_handler_is_called_once_per_readiness_change_on_edge_backends() {
     let l = fresh_loop();

@@ -1,4 +1,5 @@
-//! The readiness flags of fd handlers: `READ`, `WRITE`, `ERROR`.
+//! The readiness flags of fd handlers: `READ` (and `READ_CLOSED`),
+//! `WRITE`, `ERROR`.
 
 use std::fmt;
 use std::ops::{BitAnd, BitOr, BitOrAssign};
