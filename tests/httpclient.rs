@@ -3,20 +3,19 @@
 //! timeouts, refused connections, malformed answers, and HTTPS with a
 //! certificate made in the test.
 
+mod client_support;
 mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use client_support::{client_error, run};
 use common::fresh_loop;
-use tornado::concurrent::Future;
 use tornado::r#gen::sleep;
 use tornado::http::{
-    FetchOptions, HttpClientError, HttpClientErrorKind, HttpResponse, HttpServer,
-    HttpServerOptions, fetch,
+    FetchOptions, HttpClientErrorKind, HttpResponse, HttpServer, HttpServerOptions, fetch,
 };
-use tornado::ioloop::IOLoop;
 use tornado::iostream::IOStream;
 use tornado::iostream::tls::rustls::pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer,
@@ -150,24 +149,8 @@ fn serve() -> (HttpServer<Application>, String) {
     (server, format!("http://{}", addrs[0]))
 }
 
-fn run<T: 'static>(f: impl FnOnce() -> Future<T> + 'static) -> Result<T, tornado::ioloop::Error> {
-    IOLoop::current().run_sync(f, Some(Duration::from_secs(20)))
-}
-
 fn get(url: String, options: FetchOptions) -> Result<HttpResponse, tornado::ioloop::Error> {
     run(move || fetch(&url, options))
-}
-
-/// The client error inside a failed run.
-fn client_error(e: tornado::ioloop::Error) -> HttpClientError {
-    let text = format!("{e:?}");
-    match e {
-        tornado::ioloop::Error::Future(e) => e
-            .downcast_ref::<HttpClientError>()
-            .cloned()
-            .unwrap_or_else(|| panic!("not a client error: {text}")),
-        other => panic!("not a future's error: {other:?}"),
-    }
 }
 
 #[test]
