@@ -178,7 +178,7 @@ fn pool_put(mut buf: Vec<u8>) {
 /// Smallest written buffer taken back into the pool: a read buffer's
 /// smallest chunk. Smaller ones (an HTTP response head) are cheap to
 /// allocate, and would sit on top of the pool where a read looks first.
-const RECYCLE_MIN_CAPACITY: usize = 2048;
+const RECYCLE_MIN_CAPACITY: usize = crate::stream::MIN_CHUNK;
 
 /// A buffer whose bytes went to the kernel: back to the pool if it is one a
 /// read could use. An echo (or a proxy) then passes one allocation from

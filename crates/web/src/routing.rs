@@ -44,9 +44,9 @@ impl<H: RequestHandler + Clone> Spec for Cloning<H> {
 pub struct Route {
     /// The pattern anchored at both ends.
     regex: Regex,
-    /// The pattern itself when it has no regex syntax (`/`, `/about`):
-    /// then a string comparison decides, cheaper than the regex.
-    literal: Option<String>,
+    /// True when the pattern has no regex syntax (`/`, `/about`): then
+    /// comparing it with the path decides, cheaper than the regex.
+    literal: bool,
     /// The pattern as given, for `reverse_url`.
     pub(crate) pattern: String,
     /// The route's name, for `reverse_url`.
@@ -81,7 +81,7 @@ pub fn try_route<H: RequestHandler + Clone>(
 ) -> Result<Route, regex::Error> {
     Ok(Route {
         regex: Regex::new(&format!("^(?:{pattern})$"))?,
-        literal: (regex::escape(pattern) == pattern).then(|| pattern.to_owned()),
+        literal: regex::escape(pattern) == pattern,
         pattern: pattern.to_owned(),
         name: None,
         spec: Rc::new(Cloning(handler)),
@@ -154,8 +154,8 @@ impl Router {
 /// Finds the route for `path` among `routes`: its index and decoded groups.
 fn find(routes: &[Route], path: &str) -> Option<Result<Match, BadGroup>> {
     for (i, r) in routes.iter().enumerate() {
-        if let Some(literal) = &r.literal {
-            if literal == path {
+        if r.literal {
+            if r.pattern == path {
                 return Some(Ok((i, Vec::new(), Vec::new())));
             }
             continue;

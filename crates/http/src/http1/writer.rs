@@ -12,6 +12,19 @@ use super::framing::{connection_has, content_length, status_is_bodiless};
 use crate::httputil::{HttpHeaders, reason_phrase};
 
 /// The response went wrong on our side: more or fewer bytes than its
+/// The outcome of the write `last` if it is known now: `Ok(None)` when
+/// there is none or it succeeded (its result may have been taken by an
+/// `.await`), the error if it failed, `Ok(Some(last))` while it is pending.
+fn settled(last: Option<&Future<()>>) -> Result<Option<&Future<()>>, tornado_concurrent::Error> {
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    if let Some(e) = last.exception() {
+        return Err(e);
+    }
+    Ok((!last.done()).then_some(last))
+}
+
 /// `Content-Length`, a write after `finish`, headers twice.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("HTTP output error: {0}")]
@@ -22,16 +35,11 @@ pub struct HttpOutputError(pub String);
 /// so a handler awaiting its write and then the server awaiting `finish`
 /// would otherwise see "the result was already taken".
 fn follow(last: Option<&Future<()>>) -> Future<()> {
-    let Some(last) = last else {
-        return Future::resolved(());
+    let last = match settled(last) {
+        Ok(Some(last)) => last,
+        Ok(None) => return Future::resolved(()),
+        Err(e) => return Future::failed(e),
     };
-    if let Some(e) = last.exception() {
-        return Future::failed(e);
-    }
-    if last.done() {
-        // Succeeded (its result may have been taken by an `.await`).
-        return Future::resolved(());
-    }
     let out = Future::new();
     let o = out.clone();
     last.add_done_callback(move |f| {
@@ -249,10 +257,9 @@ impl ResponseWriter {
     /// case: the server's loop asks after every response).
     pub(crate) async fn sent(&self) -> Result<(), tornado_concurrent::Error> {
         let last = self.state.borrow().last_write.clone();
-        match last {
+        match settled(last.as_ref())? {
             None => Ok(()),
-            Some(f) if f.done() => f.exception().map_or(Ok(()), Err),
-            Some(f) => follow(Some(&f)).await,
+            Some(pending) => follow(Some(pending)).await,
         }
     }
 

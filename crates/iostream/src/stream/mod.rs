@@ -53,7 +53,7 @@ impl Default for StreamOptions {
 
 /// The smallest read chunk; chunks adapt between this and `read_chunk_size`
 /// to the sizes the peer sends, so small messages need small buffers.
-const MIN_CHUNK: usize = 2048;
+pub(crate) const MIN_CHUNK: usize = 2048;
 
 /// A read in progress.
 struct PendingRead {
