@@ -186,22 +186,44 @@ impl Scenario {
 
     /// The next line (of stdout or stderr) starting with `prefix`.
     fn expect(&mut self, prefix: &str) -> String {
+        self.next_line(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no line starting with {prefix:?}; got:\n{}",
+                    self.seen.join("\n")
+                )
+            })
+    }
+
+    /// Waits for a line containing `text`, unless one was seen already:
+    /// the parent's log (stderr) and a worker's output (stdout) come
+    /// through two pipes, so their order is not the order they were
+    /// written in.
+    fn expect_seen(&mut self, text: &str) {
+        if self.seen.iter().any(|l| l.contains(text)) {
+            return;
+        }
+        if self.next_line(|line| line.contains(text)).is_none() {
+            panic!("no line with {text:?}; got:\n{}", self.seen.join("\n"));
+        }
+    }
+
+    /// Reads lines (keeping them) until one passes `wanted`, for at most
+    /// 20 s.
+    fn next_line(&mut self, wanted: impl Fn(&str) -> bool) -> Option<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
                     self.seen.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return line;
+                    if wanted(&line) {
+                        return Some(line);
                     }
                 }
                 Err(_) => break,
             }
         }
-        panic!(
-            "no line starting with {prefix:?}; got:\n{}",
-            self.seen.join("\n")
-        );
+        None
     }
 
     /// Waits for the exit; collects the remaining output.
@@ -332,11 +354,7 @@ fn hello_processes_serve_restart_and_stop_gracefully() {
         .unwrap();
     assert!(!workers.contains(&new_pid));
     wait_gone(workers[0]);
-    assert!(
-        s.output().contains("killed by SIGKILL, restarting"),
-        "{}",
-        s.output()
-    );
+    s.expect_seen("killed by SIGKILL, restarting");
     let pids = distinct(&addr, "pid", 2);
     assert!(
         pids.contains(&new_pid.to_string()),
