@@ -199,12 +199,39 @@ fn with_connection<T>(
     out
 }
 
+/// Runs `step` again while it fails with `SQLITE_BUSY`, backing off from
+/// 1 ms up to 50 ms, until `timeout` has passed; then returns its error.
+fn retry_busy<T>(
+    timeout: Duration,
+    mut step: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() + pause < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            out => return out,
+        }
+    }
+}
+
 /// Opens and sets up one thread's connection.
 fn open(shared: &Shared) -> rusqlite::Result<Connection> {
     let conn = Connection::open(&shared.path)?;
     conn.busy_timeout(shared.busy_timeout)?;
     // WAL: readers on other threads' connections never block the writer.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Switching a new file to WAL takes its exclusive lock without calling
+    // the busy handler, so two threads opening at once can see "database
+    // is locked" at once; retry within the busy timeout instead.
+    retry_busy(shared.busy_timeout, || {
+        conn.pragma_update(None, "journal_mode", "WAL")
+    })?;
     if let Some(init) = &shared.init {
         init(&conn)?;
     }
@@ -215,4 +242,39 @@ fn open(shared: &Shared) -> rusqlite::Result<Connection> {
         std::thread::current().id()
     );
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy() -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None)
+    }
+
+    #[test]
+    fn busy_steps_are_retried_until_they_succeed() {
+        let mut tries = 0;
+        let out = retry_busy(Duration::from_secs(5), || {
+            tries += 1;
+            if tries < 4 { Err(busy()) } else { Ok(tries) }
+        });
+        assert_eq!(out.unwrap(), 4);
+    }
+
+    #[test]
+    fn busy_past_the_timeout_and_other_errors_are_returned() {
+        let out: rusqlite::Result<()> = retry_busy(Duration::from_millis(20), || Err(busy()));
+        let Err(rusqlite::Error::SqliteFailure(e, _)) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(e.code, rusqlite::ErrorCode::DatabaseBusy);
+        let mut tries = 0;
+        let out: rusqlite::Result<()> = retry_busy(Duration::from_secs(5), || {
+            tries += 1;
+            Err(rusqlite::Error::InvalidQuery)
+        });
+        assert!(matches!(out, Err(rusqlite::Error::InvalidQuery)));
+        assert_eq!(tries, 1, "only SQLITE_BUSY is retried");
+    }
 }
