@@ -57,10 +57,29 @@ const FILL_SIZE: usize = 64 * 1024;
 )]
 pub struct MixedUseError;
 
-/// One handle's state for the traits. A clone of the stream starts with
-/// none of it: pending trait operations belong to the handle that began them.
+/// One handle's state for the traits, made on the handle's first trait
+/// call: a handle that never uses them (most: every connection of a
+/// server) carries one null pointer. A clone of the stream starts with
+/// none of it: pending trait operations belong to the handle that began
+/// them.
 #[derive(Default)]
-pub(crate) struct TraitState {
+pub(crate) struct TraitSlot(Option<Box<TraitState>>);
+
+impl TraitSlot {
+    fn get(&mut self) -> &mut TraitState {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl Clone for TraitSlot {
+    fn clone(&self) -> Self {
+        TraitSlot(None)
+    }
+}
+
+/// What a handle's trait calls left pending.
+#[derive(Default)]
+struct TraitState {
     /// A read begun through the traits, not delivered yet.
     read: Option<Future<Vec<u8>>>,
     /// Bytes delivered by the stream and not yet consumed by the caller.
@@ -72,12 +91,6 @@ pub(crate) struct TraitState {
     last_write: Option<Future<()>>,
     /// `poll_shutdown` half-closed the stream.
     shut: bool,
-}
-
-impl Clone for TraitState {
-    fn clone(&self) -> Self {
-        TraitState::default()
-    }
 }
 
 /// The error a read or write through the traits reports for `e`.
@@ -122,17 +135,21 @@ impl IOStream {
     /// Makes sure held bytes are there, asking the stream for up to `want`:
     /// an empty slice is EOF.
     fn poll_held(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<&[u8]>> {
-        if self.io.pos < self.io.held.len() {
-            return Poll::Ready(Ok(&self.io.held[self.io.pos..]));
+        let io = self.io.get();
+        if io.pos < io.held.len() {
+            let io = self.io.get();
+            return Poll::Ready(Ok(&io.held[io.pos..]));
         }
-        if self.io.read.is_none() {
-            self.io.read = Some(self.read_bytes(want.max(1), true));
+        if io.read.is_none() {
+            let read = self.read_bytes(want.max(1), true);
+            self.io.get().read = Some(read);
         }
-        match ready!(poll_slot(&mut self.io.read, cx)) {
+        let io = self.io.get();
+        match ready!(poll_slot(&mut io.read, cx)) {
             Some(Ok(data)) => {
-                self.io.held = data;
-                self.io.pos = 0;
-                Poll::Ready(Ok(&self.io.held[..]))
+                io.held = data;
+                io.pos = 0;
+                Poll::Ready(Ok(&io.held[..]))
             }
             Some(Err(e)) if is_clean_close(&e) => Poll::Ready(Ok(&[])),
             Some(Err(e)) => Poll::Ready(Err(to_io(e, false))),
@@ -142,10 +159,11 @@ impl IOStream {
 
     /// Drops `n` held bytes; frees the allocation once all are consumed.
     fn consume_held(&mut self, n: usize) {
-        self.io.pos = (self.io.pos + n).min(self.io.held.len());
-        if self.io.pos == self.io.held.len() {
-            self.io.held = Vec::new();
-            self.io.pos = 0;
+        let io = self.io.get();
+        io.pos = (io.pos + n).min(io.held.len());
+        if io.pos == io.held.len() {
+            io.held = Vec::new();
+            io.pos = 0;
         }
     }
 
@@ -169,7 +187,7 @@ impl IOStream {
     /// Writes a prefix of `data` through the stream, or waits while too
     /// much is queued.
     fn poll_write_slice(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        if self.io.shut {
+        if self.io.get().shut {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "stream was shut down for writing",
@@ -187,7 +205,7 @@ impl IOStream {
         if queued >= limit {
             // Wait for what we queued to drain, then say so (the caller
             // polls again).
-            return match ready!(poll_slot(&mut self.io.last_write, cx)) {
+            return match ready!(poll_slot(&mut self.io.get().last_write, cx)) {
                 Some(Err(e)) => Poll::Ready(Err(to_io(e, true))),
                 Some(Ok(())) => {
                     cx.waker().wake_by_ref();
@@ -202,7 +220,7 @@ impl IOStream {
         let f = self.write(&data[..n]);
         if !f.done() {
             // Queued: accepted now, reported (if it fails) by a later call.
-            self.io.last_write = Some(f);
+            self.io.get().last_write = Some(f);
             return Poll::Ready(Ok(n));
         }
         match f.take_result() {
@@ -213,7 +231,7 @@ impl IOStream {
 
     /// Waits until everything written through the traits reached the kernel.
     fn poll_flush_writes(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match ready!(poll_slot(&mut self.io.last_write, cx)) {
+        match ready!(poll_slot(&mut self.io.get().last_write, cx)) {
             Some(Err(e)) => Poll::Ready(Err(to_io(e, true))),
             _ => Poll::Ready(Ok(())),
         }
@@ -222,7 +240,7 @@ impl IOStream {
     /// Flushes, then half-closes: the peer reads EOF, reads here go on.
     fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_flush_writes(cx))?;
-        if self.io.shut {
+        if self.io.get().shut {
             return Poll::Ready(Ok(()));
         }
         let result = match self.inner.state.borrow_mut().transport.as_mut() {
@@ -233,7 +251,7 @@ impl IOStream {
             },
         };
         if result.is_ok() {
-            self.io.shut = true;
+            self.io.get().shut = true;
         }
         Poll::Ready(result)
     }

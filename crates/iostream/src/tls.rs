@@ -253,7 +253,7 @@ impl IOStream {
         {
             let inner = &*stream.inner;
             let mut s = inner.state.borrow_mut();
-            s.handshake = Some(handshake);
+            s.rare_mut().handshake = Some(handshake);
             // The client speaks first: start at once rather than on an event.
             inner.do_handshake(&mut s);
             inner.sync_interest(&mut s);

@@ -294,37 +294,43 @@ fn handle_connection<H: TcpHandler, T: Transport>(
         }
     };
     let key = shared.connections.borrow_mut().insert(stream.clone());
-    let shared = shared.clone();
-    spawn(async move {
-        // Removes the connection from the registry however the coroutine
-        // ends: normally, by error, or by a panic (the drop still runs).
-        struct Registered<H: TcpHandler>(Rc<Shared<H>>, usize);
-        impl<H: TcpHandler> Drop for Registered<H> {
-            fn drop(&mut self) {
-                self.0.connections.borrow_mut().try_remove(self.1);
-            }
-        }
-        let registered = Registered(shared, key);
-        let shared = &registered.0;
-        #[cfg(feature = "tls")]
-        let stream = match &shared.tls {
-            Some(tls) => match stream.start_tls(tls.clone()).await {
-                Ok(s) => {
-                    // The registry must close the TLS stream, not the old
-                    // (detached) handle.
-                    if let Some(slot) = shared.connections.borrow_mut().get_mut(registered.1) {
-                        *slot = s.clone();
-                    }
-                    s
-                }
+    // Removes the connection from the registry however the coroutine ends:
+    // normally, by error, or by a panic (the drop still runs).
+    let registered = Registered(shared.clone(), key);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = shared.tls.clone() {
+        spawn(async move {
+            let stream = match stream.start_tls(tls).await {
+                Ok(s) => s,
                 Err(e) => {
                     log::debug!(target: "tornado.general", "TLS handshake with {addr} failed: {e}");
                     return Ok(());
                 }
-            },
-            None => stream,
-        };
-        shared.handler.handle_stream(stream, addr).await;
+            };
+            // The registry must close the TLS stream, not the old
+            // (detached) handle.
+            if let Some(slot) = registered.0.connections.borrow_mut().get_mut(registered.1) {
+                *slot = stream.clone();
+            }
+            registered.0.handler.handle_stream(stream, addr).await;
+            Ok::<(), Error>(())
+        });
+        return;
+    }
+    // Captures only what the handler is called with: a coroutine keeps its
+    // captures beside the future it awaits, for every idle connection.
+    spawn(async move {
+        registered.0.handler.handle_stream(stream, addr).await;
         Ok::<(), Error>(())
     });
+}
+
+/// A connection in the server's registry until its coroutine ends (its
+/// drop removes it, whether the coroutine returned, failed or panicked).
+struct Registered<H: TcpHandler>(Rc<Shared<H>>, usize);
+
+impl<H: TcpHandler> Drop for Registered<H> {
+    fn drop(&mut self) {
+        self.0.connections.borrow_mut().try_remove(self.1);
+    }
 }

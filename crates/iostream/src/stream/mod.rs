@@ -10,7 +10,7 @@
 //! This file holds the stream's state, its events and its close;
 //! `reading.rs` the reads, `writing.rs` the writes and half-close.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::{Rc, Weak};
@@ -71,10 +71,9 @@ pub(crate) struct State {
     read: Option<PendingRead>,
     /// Write futures with the byte count at which each is done, in order.
     write_futures: std::collections::VecDeque<(u64, Future<()>)>,
-    /// Resolved when a non-blocking connect finishes.
-    pub(crate) connecting: Option<Future<()>>,
-    /// Resolved when a TLS handshake finishes.
-    pub(crate) handshake: Option<Future<()>>,
+    /// A connect or handshake in progress, the close callback, the close's
+    /// cause: `None` until one is set (most streams never need it).
+    rare: Option<Box<Rare>>,
     /// False only after the transport said `WouldBlock` for reading, or
     /// returned less than asked when that means it is drained
     /// (`Transport::short_read_drains`, and `read_closed` unset).
@@ -102,14 +101,49 @@ pub(crate) struct State {
     /// FIN was sent: nothing more can be written.
     write_shut: bool,
     closed: bool,
-    /// Why the stream closed, if it was an error.
-    error: Option<Error>,
-    close_callback: Option<Box<dyn FnOnce()>>,
     options: StreamOptions,
     /// The next read's size, adapted to what the peer sends.
     chunk: usize,
     /// What the loop watches for (level-triggered backends only).
     interest: Events,
+}
+
+/// What few streams need, kept out of line so that an idle connection's
+/// state stays small.
+#[derive(Default)]
+pub(crate) struct Rare {
+    /// Resolved when a non-blocking connect finishes.
+    connecting: Option<Future<()>>,
+    /// Resolved when a TLS handshake finishes.
+    pub(crate) handshake: Option<Future<()>>,
+    /// Why the stream closed, if it was an error.
+    error: Option<Error>,
+    close_callback: Option<Box<dyn FnOnce()>>,
+}
+
+impl State {
+    fn rare(&self) -> Option<&Rare> {
+        self.rare.as_deref()
+    }
+
+    pub(crate) fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// A non-blocking connect is in progress.
+    fn connecting(&self) -> bool {
+        self.rare().is_some_and(|r| r.connecting.is_some())
+    }
+
+    /// A TLS handshake is in progress.
+    fn handshaking(&self) -> bool {
+        self.rare().is_some_and(|r| r.handshake.is_some())
+    }
+
+    /// Why the stream closed, if an error closed it.
+    fn error(&self) -> Option<&Error> {
+        self.rare().and_then(|r| r.error.as_ref())
+    }
 }
 
 /// The part of a stream the loop's handler can reach (weakly).
@@ -129,7 +163,7 @@ pub(crate) struct Inner {
     /// Tornado, a pending operation keeps its stream alive after the last
     /// user handle is dropped (callback-style code holds only the future).
     /// Released, outside any borrow of `state`, once nothing is pending.
-    keepalive: RefCell<Option<Rc<Inner>>>,
+    keepalive: Cell<Option<Rc<Inner>>>,
 }
 
 /// A buffered, non-blocking stream: Tornado's `IOStream`.
@@ -160,12 +194,12 @@ pub struct IOStream {
     pub(crate) inner: Rc<Inner>,
     /// This handle's side of the standard I/O traits (`io_traits.rs`).
     #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
-    pub(crate) io: crate::io_traits::TraitState,
+    pub(crate) io: crate::io_traits::TraitSlot,
 }
 
 fn closed_error(s: &State) -> Error {
     StreamClosedError {
-        real_error: s.error.clone(),
+        real_error: s.error().cloned(),
     }
     .into()
 }
@@ -208,8 +242,12 @@ impl IOStream {
                 write_buffer: WriteBuffer::default(),
                 read: None,
                 write_futures: Default::default(),
-                connecting,
-                handshake: None,
+                rare: connecting.map(|c| {
+                    Box::new(Rare {
+                        connecting: Some(c),
+                        ..Rare::default()
+                    })
+                }),
                 readable: true,
                 read_closed: false,
                 writable: true,
@@ -221,13 +259,11 @@ impl IOStream {
                 shut_write_after_flush: false,
                 write_shut: false,
                 closed: false,
-                error: None,
-                close_callback: None,
                 options,
                 chunk: MIN_CHUNK.min(options.read_chunk_size).max(1),
                 interest: Events::NONE,
             }),
-            keepalive: RefCell::new(None),
+            keepalive: Cell::new(None),
         });
         // The handler holds the stream weakly, and a guard that lets go of
         // its keep-alive when the loop drops the handler (a closed loop),
@@ -281,7 +317,7 @@ impl IOStream {
 
     /// Why the stream closed, if an error closed it.
     pub fn error(&self) -> Option<Error> {
-        self.inner.state.borrow().error.clone()
+        self.inner.state.borrow().error().cloned()
     }
 
     /// True while a read is pending.
@@ -301,7 +337,7 @@ impl IOStream {
         if s.closed {
             self.inner.ioloop.add_callback(callback);
         } else {
-            s.close_callback = Some(Box::new(callback));
+            s.rare_mut().close_callback = Some(Box::new(callback));
         }
     }
 
@@ -334,7 +370,9 @@ impl IOStream {
         let transport = s.transport.take().expect("open stream has a transport");
         let options = s.options;
         s.closed = true;
-        s.close_callback = None;
+        if let Some(r) = s.rare.as_mut() {
+            r.close_callback = None;
+        }
         if let Err(e) = inner.ioloop.remove_handler(inner.fd) {
             log::debug!(target: "tornado.general", "detaching fd {}: {e}", inner.fd);
         }
@@ -370,16 +408,14 @@ impl Inner {
             let s = self.state.borrow();
             !s.closed && (s.read.is_some() || !s.write_futures.is_empty())
         };
-        let mut keepalive = self.keepalive.borrow_mut();
+        let held = self.keepalive.take();
         let released = if pending {
-            if keepalive.is_none() {
-                *keepalive = Some(self.clone());
-            }
+            self.keepalive
+                .set(Some(held.unwrap_or_else(|| self.clone())));
             None
         } else {
-            keepalive.take()
+            held
         };
-        drop(keepalive);
         drop(released);
     }
 
@@ -398,18 +434,18 @@ impl Inner {
         if events.intersects(Events::WRITE | Events::ERROR) {
             s.writable = true;
         }
-        if s.connecting.is_some() {
+        if s.connecting() {
             if !events.intersects(Events::WRITE | Events::ERROR) {
                 return;
             }
             self.finish_connect(&mut s);
         }
-        if s.handshake.is_some() {
+        if s.handshaking() {
             self.do_handshake(&mut s);
         }
         if self.reads
             && s.readable
-            && s.handshake.is_none()
+            && !s.handshaking()
             && (s.read.is_some() || s.read_buffer.is_empty())
         {
             self.handle_read(&mut s, false);
@@ -448,7 +484,7 @@ impl Inner {
         };
         match error {
             None => {
-                if let Some(f) = s.connecting.take() {
+                if let Some(f) = s.rare.as_mut().and_then(|r| r.connecting.take()) {
                     let _ = f.set_result(());
                 }
             }
@@ -463,7 +499,7 @@ impl Inner {
         };
         match t.handshake() {
             Ok(()) if !t.handshaking() => {
-                if let Some(f) = s.handshake.take() {
+                if let Some(f) = s.rare.as_mut().and_then(|r| r.handshake.take()) {
                     let _ = f.set_result(());
                 }
                 // Application data may already be buffered inside TLS.
@@ -481,8 +517,10 @@ impl Inner {
         if s.closed {
             return;
         }
-        if s.error.is_none() {
-            s.error = error;
+        if let Some(e) = error {
+            if s.error().is_none() {
+                s.rare_mut().error = Some(e);
+            }
         }
         s.eof = true;
         s.closed = true;
@@ -496,11 +534,13 @@ impl Inner {
         for (_, f) in s.write_futures.drain(..) {
             let _ = f.set_exception(err.clone());
         }
-        for f in [s.connecting.take(), s.handshake.take()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = f.set_exception(err.clone());
+        if let Some(r) = s.rare.as_mut() {
+            for f in [r.connecting.take(), r.handshake.take()]
+                .into_iter()
+                .flatten()
+            {
+                let _ = f.set_exception(err.clone());
+            }
         }
         s.write_buffer = WriteBuffer::default();
         // Unregister before the fd is closed, so its number can be reused.
@@ -508,7 +548,7 @@ impl Inner {
             log::debug!(target: "tornado.general", "removing stream fd {}: {e}", self.fd);
         }
         drop(s.transport.take());
-        if let Some(cb) = s.close_callback.take() {
+        if let Some(cb) = s.rare.as_mut().and_then(|r| r.close_callback.take()) {
             self.ioloop.add_callback(cb);
         }
     }
@@ -520,9 +560,9 @@ impl Inner {
             return;
         }
         let mut want = Events::NONE;
-        if s.connecting.is_some() {
+        if s.connecting() {
             want |= Events::WRITE;
-        } else if s.handshake.is_some() {
+        } else if s.handshaking() {
             want |= Events::READ;
             if s.transport.as_ref().is_some_and(|t| t.pending_output()) {
                 want |= Events::WRITE;
@@ -559,7 +599,7 @@ struct ReleaseOnDrop(Weak<Inner>);
 impl Drop for ReleaseOnDrop {
     fn drop(&mut self) {
         if let Some(inner) = self.0.upgrade() {
-            let held = inner.keepalive.borrow_mut().take();
+            let held = inner.keepalive.take();
             drop(inner);
             drop(held);
         }

@@ -139,7 +139,7 @@ impl Inner {
     fn read_side_closed(&self, s: &mut State) {
         if let Some(read) = s.read.take() {
             let _ = read.future.set_exception(StreamClosedError {
-                real_error: s.error.clone(),
+                real_error: s.error().cloned(),
             });
         }
         if s.eof_handled {
@@ -226,7 +226,7 @@ impl Inner {
                 Err(e) if is_reset(&e) && s.read.is_none() => {
                     // A reset while nobody reads is a close, not an error
                     // worth the logs (Tornado treats ECONNRESET alike).
-                    s.error = Some(e.into());
+                    s.rare_mut().error = Some(e.into());
                     s.eof = true;
                 }
                 Err(e) => return Err(e.into()),
@@ -253,17 +253,17 @@ impl Inner {
     /// pending read from the buffer if it can. Returns true if it did (or
     /// failed it as unsatisfiable).
     pub(super) fn finish_read_if_ready(&self, s: &mut State) -> bool {
-        let Some(read) = s.read.as_mut() else {
+        if s.read.is_none() {
             return false;
-        };
+        }
         // A read until the close gets the data only at a clean end (EOF or
         // a reset, which Tornado treats as a close): after a read error
         // the data is cut short, and the read fails with the cause.
         let clean = s
-            .error
-            .as_ref()
+            .error()
             .is_none_or(|e| e.downcast_ref::<io::Error>().is_some_and(is_reset));
         let eof = (s.eof || s.closed) && clean;
+        let read = s.read.as_mut().expect("checked above");
         match read.kind.find(s.read_buffer.bytes(), eof) {
             Found::NotYet => false,
             Found::Ready(n) => {

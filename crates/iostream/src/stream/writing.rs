@@ -53,8 +53,8 @@ impl IOStream {
         let direct = s.write_buffer.is_empty()
             && !s.corked
             && s.writable
-            && s.connecting.is_none()
-            && s.handshake.is_none()
+            && !s.connecting()
+            && !s.handshaking()
             && !s.transport.as_ref().is_some_and(|t| t.pending_output());
         if direct {
             // Fast path: straight from the caller's buffer, no queueing.
@@ -162,7 +162,7 @@ impl Inner {
     /// Tornado's `_handle_write`: flushes the write buffer and resolves the
     /// write futures it covered.
     pub(super) fn handle_write(&self, s: &mut State) {
-        if s.connecting.is_some() || s.handshake.is_some() {
+        if s.connecting() || s.handshaking() {
             return;
         }
         let Some(t) = s.transport.as_mut() else {
