@@ -15,9 +15,58 @@ fn headers_of(parsed: &[httparse::Header<'_>]) -> Result<HttpHeaders, HeadError>
         let value = std::str::from_utf8(h.value).map_err(|_| HeadError::NotUtf8 {
             name: h.name.to_owned(),
         })?;
-        headers.add(h.name, value.trim());
+        match known_name(h.name) {
+            Some(name) => headers.add_static(name, value.trim().to_owned()),
+            None => headers.add(h.name, value.trim()),
+        }
     }
     Ok(headers)
+}
+
+/// `name` itself as a `'static` string if it is a field name clients and
+/// servers commonly send, spelled exactly so (names keep the spelling they
+/// arrived with): a browser's request then copies its values only.
+fn known_name(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "Host" => "Host",
+        "host" => "host",
+        "User-Agent" => "User-Agent",
+        "user-agent" => "user-agent",
+        "Accept" => "Accept",
+        "accept" => "accept",
+        "Accept-Encoding" => "Accept-Encoding",
+        "accept-encoding" => "accept-encoding",
+        "Accept-Language" => "Accept-Language",
+        "Connection" => "Connection",
+        "Content-Length" => "Content-Length",
+        "content-length" => "content-length",
+        "Content-Type" => "Content-Type",
+        "content-type" => "content-type",
+        "Cookie" => "Cookie",
+        "Referer" => "Referer",
+        "Origin" => "Origin",
+        "Cache-Control" => "Cache-Control",
+        "Pragma" => "Pragma",
+        "Upgrade" => "Upgrade",
+        "Authorization" => "Authorization",
+        "If-None-Match" => "If-None-Match",
+        "If-Modified-Since" => "If-Modified-Since",
+        "Transfer-Encoding" => "Transfer-Encoding",
+        "Sec-WebSocket-Key" => "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version" => "Sec-WebSocket-Version",
+        "Sec-WebSocket-Extensions" => "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Accept" => "Sec-WebSocket-Accept",
+        "Date" => "Date",
+        "Server" => "Server",
+        "Etag" => "Etag",
+        "ETag" => "ETag",
+        "Set-Cookie" => "Set-Cookie",
+        "Location" => "Location",
+        "Last-Modified" => "Last-Modified",
+        "Content-Encoding" => "Content-Encoding",
+        "Vary" => "Vary",
+        _ => return None,
+    })
 }
 
 fn parse_error(e: httparse::Error) -> HeadError {
@@ -183,6 +232,26 @@ mod tests {
     fn bare_lf_heads_parse() {
         let r = parse_request_head(b"GET /x HTTP/1.0\nHost: a\n\n").unwrap();
         assert_eq!((r.path.as_str(), r.host.as_str()), ("/x", "a"));
+    }
+
+    #[test]
+    fn field_names_keep_their_spelling_known_or_not() {
+        let r = parse_request_head(
+            b"GET / HTTP/1.1\r\nhost: a\r\nUser-Agent: t\r\nX-Odd-Name: 1\r\nACCEPT: */*\r\n\r\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = r.headers.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["host", "User-Agent", "X-Odd-Name", "ACCEPT"]);
+        assert_eq!(known_name("host"), Some("host"));
+        assert_eq!(known_name("ACCEPT"), None);
+        assert_eq!(
+            (
+                r.headers.get("Host"),
+                r.headers.get("accept"),
+                r.host.as_str()
+            ),
+            (Some("a"), Some("*/*"), "a")
+        );
     }
 
     #[test]
