@@ -716,6 +716,35 @@ async fn each_request_starts_the_idle_time_over() -> Result<(), Error> {
     Ok(())
 }
 
+/// The idle and the body timeouts share one timer per connection: after a
+/// slow body read under a long body timeout, the next wait for a head is
+/// still cut at the short idle timeout (the timer is moved back from the
+/// body's deadline), not 5 s later.
+#[gen_test(timeout = 10)]
+async fn the_idle_timeout_follows_a_longer_body_timeout() -> Result<(), Error> {
+    let (_server, addr) = start_echo(HttpServerOptions {
+        idle_connection_timeout: Duration::from_millis(150),
+        body_timeout: Some(Duration::from_secs(5)),
+        ..Default::default()
+    });
+    let s = connect(addr).await?;
+    // The body takes longer than the idle timeout: the connection's timer
+    // fires while it is read and moves to the body's deadline, 5 s on.
+    s.write(b"POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\na".to_vec())
+        .await?;
+    sleep(Duration::from_millis(300)).await;
+    s.write(b"bc".to_vec()).await?;
+    assert_eq!(read_response(&s, false).await?.status, 200);
+    let started = std::time::Instant::now();
+    assert_eq!(s.read_until_close().await?, b"");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(140) && took < Duration::from_secs(3),
+        "closed after {took:?}"
+    );
+    Ok(())
+}
+
 #[gen_test(timeout = 10)]
 async fn streaming_chunked_bodies_and_raised_limits() -> Result<(), Error> {
     let options = HttpServerOptions {

@@ -44,99 +44,80 @@ pub(crate) fn simple_response(code: u16, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Closes the stream when its time is up, unless dropped first: how a head
-/// or body that takes too long ends the connection (the pending read then
-/// fails). Cheaper than `with_timeout` (no extra future or coroutine), and
-/// nothing is left running to fail later.
-struct CloseAfter {
-    ioloop: IOLoop,
-    timeout: Option<Timeout>,
+/// Closes the connection when a phase takes too long: waiting for the
+/// next request head (`idle_connection_timeout`) or reading a body
+/// (`body_timeout`); the pending read then fails. One timer per
+/// connection, moved lazily: a phase costs a clock read, not a timer added
+/// and removed, and the timer only moves when it fires before the
+/// deadline or a phase needs an earlier one.
+struct Deadline {
+    state: Rc<DeadlineState>,
 }
 
-impl CloseAfter {
-    fn new(stream: &IOStream, after: Duration) -> CloseAfter {
-        let ioloop = stream.ioloop().clone();
-        let s = stream.clone();
-        let timeout = Some(ioloop.call_later(after, move || s.close()));
-        CloseAfter { ioloop, timeout }
-    }
-}
-
-impl Drop for CloseAfter {
-    fn drop(&mut self) {
-        if let Some(t) = self.timeout.take() {
-            self.ioloop.remove_timeout(t);
-        }
-    }
-}
-
-/// Closes a keep-alive connection that waited too long for its next
-/// request head (`idle_connection_timeout`). One timer per connection,
-/// re-armed lazily: a request costs a clock read, not a timer added and
-/// removed, and the timer only moves when it fires early.
-struct IdleDeadline {
-    state: Rc<IdleState>,
-}
-
-struct IdleState {
+struct DeadlineState {
     ioloop: IOLoop,
     stream: IOStream,
-    after: Duration,
-    /// When waiting for a head becomes too long; `None` while a request
-    /// is being served.
+    /// When the running phase has taken too long; `None` between phases.
     deadline: Cell<Option<Instant>>,
-    /// The armed timer, at or before `deadline`; `None` if none is armed.
-    timer: Cell<Option<Timeout>>,
+    /// The armed timer and its time, at or before `deadline`; `None` if
+    /// none is armed.
+    timer: Cell<Option<(Timeout, Instant)>>,
 }
 
-impl IdleDeadline {
-    fn new(stream: &IOStream, after: Duration) -> IdleDeadline {
-        IdleDeadline {
-            state: Rc::new(IdleState {
+impl Deadline {
+    fn new(stream: &IOStream) -> Deadline {
+        Deadline {
+            state: Rc::new(DeadlineState {
                 ioloop: stream.ioloop().clone(),
                 stream: stream.clone(),
-                after,
                 deadline: Cell::new(None),
                 timer: Cell::new(None),
             }),
         }
     }
 
-    /// Waiting for a head from now on.
-    fn start(&self) {
-        let when = self.state.ioloop.time() + self.state.after;
-        self.state.deadline.set(Some(when));
-        if self.state.timer.get().is_none() {
-            IdleState::arm(&self.state, when);
+    /// A phase that may last `after` starts now.
+    fn start(&self, after: Duration) {
+        let state = &self.state;
+        let when = state.ioloop.time() + after;
+        state.deadline.set(Some(when));
+        match state.timer.get() {
+            Some((_, at)) if at <= when => {}
+            armed => {
+                if let Some((t, _)) = armed {
+                    state.ioloop.remove_timeout(t);
+                }
+                DeadlineState::arm(state, when);
+            }
         }
     }
 
-    /// A head came: the connection is busy, not idle.
+    /// The phase ended in time.
     fn stop(&self) {
         self.state.deadline.set(None);
     }
 }
 
-impl IdleState {
-    fn arm(state: &Rc<IdleState>, when: Instant) {
+impl DeadlineState {
+    fn arm(state: &Rc<DeadlineState>, when: Instant) {
         let weak = Rc::downgrade(state);
         let timer = state.ioloop.call_at(when, move || {
             if let Some(state) = weak.upgrade() {
                 state.timer.set(None);
                 match state.deadline.get() {
                     Some(d) if state.ioloop.time() >= d => state.stream.close(),
-                    Some(d) => IdleState::arm(&state, d),
+                    Some(d) => DeadlineState::arm(&state, d),
                     None => {}
                 }
             }
         });
-        state.timer.set(Some(timer));
+        state.timer.set(Some((timer, when)));
     }
 }
 
-impl Drop for IdleDeadline {
+impl Drop for Deadline {
     fn drop(&mut self) {
-        if let Some(t) = self.state.timer.take() {
+        if let Some((t, _)) = self.state.timer.take() {
             self.state.ioloop.remove_timeout(t);
         }
     }
@@ -237,8 +218,6 @@ async fn read_body<D: HttpMessageDelegate>(
     let max = conn.max_body_size();
     let mut body = BodyReader::new(framing, max, options.chunk_size);
     body.check_length().map_err(BodyEnd::Refused)?;
-    let stream = reader.stream().clone();
-    let _deadline = conn.body_timeout().map(|t| CloseAfter::new(&stream, t));
     let mut inflater = gzip.then(|| Inflater::new(max));
     let response = conn.response();
     loop {
@@ -288,15 +267,15 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
     let w = watch.clone();
     stream.set_close_callback(move || w.closed());
     let mut reader = Reader::new(stream.clone());
-    let idle = IdleDeadline::new(stream, options.idle_connection_timeout);
+    let deadline = Deadline::new(stream);
     loop {
         let head = if reader.head_buffered() {
             // A pipelined head is already here: no deadline needed.
             reader.read_head(options.max_header_size).await
         } else {
-            idle.start();
+            deadline.start(options.idle_connection_timeout);
             let head = reader.read_head(options.max_header_size).await;
-            idle.stop();
+            deadline.stop();
             head
         };
         let head = match head {
@@ -379,7 +358,12 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
             {
                 drop(stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n".to_vec()));
             }
-            match read_body(&mut reader, &mut d, &conn, framing, gzip, options).await {
+            if let Some(t) = conn.body_timeout() {
+                deadline.start(t);
+            }
+            let body = read_body(&mut reader, &mut d, &conn, framing, gzip, options).await;
+            deadline.stop();
+            match body {
                 Ok(()) => {}
                 Err(BodyEnd::Refused(e)) => {
                     d.on_connection_close();
