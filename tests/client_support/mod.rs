@@ -4,6 +4,9 @@
 //! `CONNECT`), and a test CA issuing certificates (rcgen).
 #![allow(dead_code)]
 
+#[path = "../common/head.rs"]
+mod head;
+
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -57,12 +60,7 @@ impl Req {
     }
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.head.split("\r\n").skip(1).find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
+        head::header(&self.head, name)
     }
 }
 
