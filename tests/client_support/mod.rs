@@ -4,9 +4,6 @@
 //! `CONNECT`), and a test CA issuing certificates (rcgen).
 #![allow(dead_code)]
 
-#[path = "../common/head.rs"]
-mod head;
-
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -60,7 +57,7 @@ impl Req {
     }
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<String> {
-        head::header(&self.head, name)
+        crate::common::head::header(&self.head, name)
     }
 }
 

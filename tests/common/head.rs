@@ -1,6 +1,6 @@
 //! A message head as text: its header lookup, shared by the raw client's
 //! responses (`common::http`) and the raw server's requests
-//! (`client_support`).
+//! (`client_support`, whose test crates all include `common`).
 
 /// The value of the first header `name` (any case) in `head`, the start
 /// line and the headers separated by CRLF.
