@@ -52,11 +52,13 @@ impl ReadBuffer {
         let n = match transport.read_uninit(&mut spare[..len]) {
             Ok(n) => n,
             Err(e) => {
-                // Nothing came (typically WouldBlock): a small empty buffer
-                // goes back to the pool rather than sit on an idle stream.
-                // A large one stays: its stream is moving big messages, and
-                // giving it up and back each time costs more than it saves.
-                if self.data.is_empty() && self.data.capacity() <= KEEP_WHEN_IDLE_ABOVE {
+                // Nothing came (typically WouldBlock): an empty buffer, of
+                // any size, goes back to the pool rather than sit on an idle
+                // stream (a WebSocket idle after a 16 KiB message held 16 KiB
+                // here). A stream moving big messages gets it back from the
+                // pool at its next read, without a malloc: the pool is
+                // bounded by bytes, not by count.
+                if self.data.is_empty() {
                     self.clear();
                 }
                 return Err(e);
@@ -108,10 +110,6 @@ impl ReadBuffer {
         self.start = 0;
     }
 }
-
-/// An empty read buffer larger than this is kept by its stream between
-/// messages; a smaller one returns to the pool.
-const KEEP_WHEN_IDLE_ABOVE: usize = 8 * 1024;
 
 /// Most bytes of buffers a thread keeps for reuse: enough for a few hundred
 /// connections moving 16 KiB messages at once. A pool smaller than the
@@ -432,7 +430,7 @@ mod tests {
 
 #[cfg(test)]
 mod pool_tests {
-    use super::{POOL, POOL_MAX_BYTES, RECYCLE_MIN_CAPACITY, pool_take, recycle};
+    use super::{POOL, POOL_MAX_BYTES, RECYCLE_MIN_CAPACITY, ReadBuffer, pool_take, recycle};
 
     fn pooled_bytes() -> usize {
         POOL.with(|p| p.borrow().bytes)
@@ -461,6 +459,41 @@ mod pool_tests {
         // Nothing fits: a new (empty) buffer, the pool untouched.
         assert_eq!(pool_take(64 * 1024).capacity(), 0);
         assert_eq!(pooled_bytes(), 4096);
+        empty_pool();
+    }
+
+    /// Nothing to read: the stream keeps no buffer, however large the
+    /// last message made it; the next read gets the same allocation back.
+    #[test]
+    fn an_idle_stream_gives_its_buffer_back_whatever_its_size() {
+        struct Dry;
+        // SAFETY: `read_uninit` initialises nothing and counts nothing.
+        unsafe impl crate::transport::Transport for Dry {
+            fn fd(&self) -> std::os::fd::RawFd {
+                -1
+            }
+            fn read_uninit(
+                &mut self,
+                _: &mut [std::mem::MaybeUninit<u8>],
+            ) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::WouldBlock.into())
+            }
+            fn write_vectored(&mut self, _: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::Unsupported.into())
+            }
+            fn shutdown_write(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        empty_pool();
+        let mut rb = ReadBuffer::default();
+        assert!(rb.read_from(&mut Dry, 32 * 1024).is_err());
+        assert_eq!(rb.data.capacity(), 0, "an idle stream holds no buffer");
+        assert!(pooled_bytes() >= 32 * 1024);
+        let ptr = POOL.with(|p| p.borrow().bufs.last().map(|b| b.as_ptr()));
+        assert!(rb.read_from(&mut Dry, 32 * 1024).is_err());
+        let again = POOL.with(|p| p.borrow().bufs.last().map(|b| b.as_ptr()));
+        assert_eq!(ptr, again, "the same allocation went out and back");
         empty_pool();
     }
 
