@@ -18,12 +18,14 @@
 //! ```
 #![deny(missing_docs)]
 
+mod catch;
 mod chain;
 mod error;
 mod future;
 mod remote;
 pub mod schedule;
 
+pub use catch::CatchUnwind;
 pub use chain::{
     chain_future, future_set_exception_unless_cancelled, future_set_result_unless_cancelled,
 };

@@ -59,8 +59,11 @@ impl WebRequest {
     }
 }
 
-impl HttpMessageDelegate for WebRequest {
-    async fn headers_received(&mut self, request: HttpServerRequest) {
+impl WebRequest {
+    /// Routes the request: its handler, or the error page to send. Not in
+    /// `headers_received`'s body: a context held there would sit in the
+    /// connection's coroutine (beside the request) for its whole life.
+    fn route(&mut self, request: HttpServerRequest) {
         let mut cx = Context::new(
             request,
             self.conn.response(),
@@ -71,6 +74,12 @@ impl HttpMessageDelegate for WebRequest {
             Ok(spec) => Target::Handler(spec.start(cx)),
             Err(status) => Target::Error(status, Box::new(cx)),
         };
+    }
+}
+
+impl HttpMessageDelegate for WebRequest {
+    async fn headers_received(&mut self, request: HttpServerRequest) {
+        self.route(request);
         if let Target::Handler(run) = &mut self.target {
             if run.streams() {
                 self.prepared = run.prepare().await;

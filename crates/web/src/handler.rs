@@ -3,10 +3,8 @@
 
 use std::future::Future as StdFuture;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 
-use tornado_concurrent::panic_message;
+use tornado_concurrent::CatchUnwind;
 
 use crate::context::Context;
 use crate::error::HttpError;
@@ -194,20 +192,11 @@ pub trait RequestHandler: 'static {
     }
 }
 
-/// Polls a future, turning a panic into a 500 `HttpError`.
-struct CatchPanic<F>(F);
-
-impl<F: StdFuture<Output = HandlerResult>> StdFuture for CatchPanic<F> {
-    type Output = HandlerResult;
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<HandlerResult> {
-        // SAFETY: structural pinning of the only field; it is never moved.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(p) => p,
-            Err(payload) => Poll::Ready(Err(HttpError::new(500)
-                .with_log_message(format!("panicked: {}", panic_message(&*payload))))),
-        }
-    }
+/// A handler future's result, a panic in it made a 500 `HttpError`.
+fn caught(polled: Result<HandlerResult, String>) -> HandlerResult {
+    polled.unwrap_or_else(|message| {
+        Err(HttpError::new(500).with_log_message(format!("panicked: {message}")))
+    })
 }
 
 /// Tornado's `_execute`: prepare, the method, finish, `on_finish`; errors
@@ -243,7 +232,7 @@ pub(crate) async fn prepare<H: RequestHandler>(h: &mut H, cx: &mut Context) -> b
             return false;
         }
     }
-    if let Err(e) = CatchPanic(h.prepare(cx)).await {
+    if let Err(e) = caught(CatchUnwind::new(h.prepare(cx)).await) {
         handle_error(h, cx, e);
         return false;
     }
@@ -256,7 +245,7 @@ pub(crate) async fn data_received<H: RequestHandler>(h: &mut H, cx: &mut Context
     if cx.finished() {
         return;
     }
-    if let Err(e) = CatchPanic(h.data_received(cx, chunk)).await {
+    if let Err(e) = caught(CatchUnwind::new(h.data_received(cx, chunk)).await) {
         handle_error(h, cx, e);
     }
 }
@@ -268,18 +257,19 @@ pub(crate) async fn run_method<H: RequestHandler>(h: &mut H, cx: &mut Context) {
         return;
     }
     if !cx.current_user_known() {
-        match CatchPanic(async {
-            let user = h.get_current_user(cx).await?;
-            cx.set_current_user(user);
-            Ok(())
-        })
-        .await
-        {
+        match caught(
+            CatchUnwind::new(async {
+                let user = h.get_current_user(cx).await?;
+                cx.set_current_user(user);
+                Ok(())
+            })
+            .await,
+        ) {
             Ok(()) => {}
             Err(e) => return handle_error(h, cx, e),
         }
     }
-    if let Err(e) = CatchPanic(call_method(h, cx)).await {
+    if let Err(e) = caught(CatchUnwind::new(call_method(h, cx)).await) {
         handle_error(h, cx, e);
     }
 }

@@ -5,14 +5,11 @@
 //! reading the next request, so pipelined requests are answered in order.
 
 use std::cell::Cell;
-use std::future::Future as StdFuture;
 use std::net::SocketAddr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use tornado_concurrent::panic_message;
+use tornado_concurrent::CatchUnwind;
 use tornado_ioloop::{IOLoop, Timeout};
 use tornado_iostream::IOStream;
 
@@ -123,20 +120,6 @@ impl Drop for Deadline {
     }
 }
 
-/// Awaits `f`, turning a panic into its message. Polled in place: a
-/// coroutine per call would cost an allocation and a task.
-async fn guarded<F: StdFuture>(f: F) -> Result<F::Output, String> {
-    let mut f = std::pin::pin!(f);
-    std::future::poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(cx))) {
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
-        },
-    )
-    .await
-}
-
 /// Logs a refused request and answers it (if nothing was sent yet).
 async fn refuse(
     ip: &str,
@@ -179,7 +162,7 @@ async fn hand_over<D: HttpMessageDelegate>(
         } else {
             Vec::new()
         };
-        match guarded(d.data_received(data)).await {
+        match CatchUnwind::new(d.data_received(data)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(BodyEnd::Refused(e)),
             Err(p) => return Err(BodyEnd::Panicked(p)),
@@ -342,7 +325,7 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
         );
         let mut d = handler.clone().start_request(conn.clone());
         conn.park(reader.lend());
-        let received = guarded(d.headers_received(request)).await;
+        let received = CatchUnwind::new(d.headers_received(request)).await;
         reader.restore(conn.unpark());
         if let Err(p) = received {
             return panicked(stream, &response, &p).await;
@@ -384,7 +367,7 @@ pub(crate) async fn serve<H: HttpServerDelegate>(
             response.disconnect_on_finish();
         }
         conn.park(reader.lend());
-        let finished = guarded(d.finish()).await;
+        let finished = CatchUnwind::new(d.finish()).await;
         reader.restore(conn.unpark());
         if let Err(p) = finished {
             return panicked(stream, &response, &p).await;
