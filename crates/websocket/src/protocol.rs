@@ -6,10 +6,8 @@
 
 use std::future::Future as StdFuture;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 
-use tornado_concurrent::panic_message;
+use tornado_concurrent::{CatchUnwind, panic_message};
 
 use crate::connection::WebSocketConnection;
 use crate::deflate::{Decompressor, InflateFailure};
@@ -29,22 +27,6 @@ pub(crate) trait Sink {
     fn on_ping(&mut self, ws: &WebSocketConnection, data: &[u8]);
     /// A pong arrived.
     fn on_pong(&mut self, ws: &WebSocketConnection, data: &[u8]);
-}
-
-/// Polls a future, turning a panic into `Err(message)`.
-pub(crate) struct CatchPanic<F>(pub(crate) F);
-
-impl<F: StdFuture> StdFuture for CatchPanic<F> {
-    type Output = Result<F::Output, String>;
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of the only field; it is never moved.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
-        }
-    }
 }
 
 /// Runs a synchronous callback, turning a panic into `Err(message)`.
@@ -249,7 +231,7 @@ async fn receive_loop<S: Sink>(
             // We are closing: messages racing our close frame are dropped.
             continue;
         }
-        if let Err(p) = CatchPanic(sink.on_message(ws, msg)).await {
+        if let Err(p) = CatchUnwind::new(sink.on_message(ws, msg)).await {
             handler_panicked(ws, "on_message", &p);
             break;
         }

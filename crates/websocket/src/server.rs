@@ -6,6 +6,7 @@
 use std::future::Future as StdFuture;
 use std::time::Duration;
 
+use tornado_concurrent::CatchUnwind;
 use tornado_http::httputil::HttpHeaders;
 use tornado_web::{Context, HandlerResult, HttpError, RequestHandler};
 
@@ -13,7 +14,7 @@ use crate::connection::{WebSocketConnection, WebSocketOptions};
 use crate::deflate::{CompressionOptions, Compressor, Decompressor, server_accept};
 use crate::handshake::{accept_key, has_token, same_origin, valid_key};
 use crate::message::Message;
-use crate::protocol::{CatchPanic, Sink, guarded, handler_panicked, run};
+use crate::protocol::{Sink, guarded, handler_panicked, run};
 use crate::reader::FrameReader;
 
 /// A WebSocket endpoint (Tornado's `WebSocketHandler`). Route it with the
@@ -258,7 +259,7 @@ impl<H: WebSocketHandler> RequestHandler for WebSocket<H> {
             compressor,
         );
         let reader = FrameReader::new(detached.stream, detached.buffered);
-        match CatchPanic(h.open(cx, &ws)).await {
+        match CatchUnwind::new(h.open(cx, &ws)).await {
             Ok(Ok(())) => {
                 run(&ws, reader, decompressor, &mut HandlerSink(h)).await;
             }
