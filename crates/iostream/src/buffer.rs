@@ -318,7 +318,7 @@ mod tests {
     /// Bytes a peer has sent and the kernel holds: reads take what fits,
     /// `WouldBlock` when none is there.
     #[derive(Default)]
-    struct Kernel(VecDeque<u8>);
+    pub(super) struct Kernel(VecDeque<u8>);
 
     // SAFETY: `read_uninit` initialises exactly the bytes it counts.
     unsafe impl Transport for Kernel {
@@ -466,32 +466,15 @@ mod pool_tests {
     /// last message made it; the next read gets the same allocation back.
     #[test]
     fn an_idle_stream_gives_its_buffer_back_whatever_its_size() {
-        struct Dry;
-        // SAFETY: `read_uninit` initialises nothing and counts nothing.
-        unsafe impl crate::transport::Transport for Dry {
-            fn fd(&self) -> std::os::fd::RawFd {
-                -1
-            }
-            fn read_uninit(
-                &mut self,
-                _: &mut [std::mem::MaybeUninit<u8>],
-            ) -> std::io::Result<usize> {
-                Err(std::io::ErrorKind::WouldBlock.into())
-            }
-            fn write_vectored(&mut self, _: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-                Err(std::io::ErrorKind::Unsupported.into())
-            }
-            fn shutdown_write(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         empty_pool();
+        // A peer that sent nothing: every read would block.
+        let mut dry = super::tests::Kernel::default();
         let mut rb = ReadBuffer::default();
-        assert!(rb.read_from(&mut Dry, 32 * 1024).is_err());
+        assert!(rb.read_from(&mut dry, 32 * 1024).is_err());
         assert_eq!(rb.data.capacity(), 0, "an idle stream holds no buffer");
         assert!(pooled_bytes() >= 32 * 1024);
         let ptr = POOL.with(|p| p.borrow().bufs.last().map(|b| b.as_ptr()));
-        assert!(rb.read_from(&mut Dry, 32 * 1024).is_err());
+        assert!(rb.read_from(&mut dry, 32 * 1024).is_err());
         let again = POOL.with(|p| p.borrow().bufs.last().map(|b| b.as_ptr()));
         assert_eq!(ptr, again, "the same allocation went out and back");
         empty_pool();
