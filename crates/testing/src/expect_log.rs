@@ -135,10 +135,16 @@ impl Log for TestLogger {
 /// logger is the process's logger; false if another one was installed
 /// first, in which case `ExpectLog` cannot work.
 pub fn install_logger() -> bool {
-    if log::set_logger(&LOGGER).is_ok() {
+    let _ = log::set_logger(&LOGGER);
+    let installed = logger_installed();
+    if installed {
+        // Every caller sets the level, not only the one whose `set_logger`
+        // won: a thread that lost the race could otherwise log before the
+        // winner lowered the filter from its default, `Off`, and its
+        // records would never reach the logger.
         log::set_max_level(LevelFilter::Trace);
     }
-    logger_installed()
+    installed
 }
 
 /// True if the test logger is the process's logger.
