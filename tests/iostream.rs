@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::fresh_loop;
+use common::{fd_is_open, fresh_loop};
 use tornado::concurrent::{Error, Future};
 use tornado::r#gen::{TimeoutError, coroutine, multi, sleep};
 use tornado::ioloop::IOLoop;
@@ -243,6 +243,17 @@ fn eof_with_buffered_data_delivers_the_data_then_the_close() {
     })
     .unwrap();
     assert!(closed.get(), "close callback ran");
+}
+
+#[test]
+fn closing_the_loop_with_all_fds_leaves_the_socket_to_its_stream() {
+    let l = fresh_loop();
+    let (stream, peer) = stream_and_peer();
+    let fd = stream.fileno();
+    l.close(true).unwrap();
+    assert!(fd_is_open(fd), "the loop closed the stream's socket");
+    // The stream closes it, once (twice would abort a debug build).
+    drop((stream, peer));
 }
 
 #[test]

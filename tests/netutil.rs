@@ -83,6 +83,54 @@ fn unix_socket_replaces_a_stale_one_and_refuses_other_files() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// A listener that closes its own fd and keeps what close(2) returned:
+/// -1 if something else had closed the fd first.
+struct ClosesItself {
+    fd: std::os::fd::RawFd,
+    closed: Rc<std::cell::Cell<Option<i32>>>,
+}
+
+impl std::os::fd::AsRawFd for ClosesItself {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd
+    }
+}
+
+impl tornado::tcp::Acceptor for ClosesItself {
+    type Stream = TcpStream;
+    fn accept_one(&self) -> std::io::Result<(TcpStream, SocketAddr)> {
+        Err(ErrorKind::WouldBlock.into())
+    }
+}
+
+impl Drop for ClosesItself {
+    fn drop(&mut self) {
+        // SAFETY: the fd came from `into_raw_fd`; this is its one owner.
+        self.closed.set(Some(unsafe { libc::close(self.fd) }));
+    }
+}
+
+#[test]
+fn closing_the_loop_with_all_fds_leaves_the_listener_to_its_owner() {
+    let l = fresh_loop();
+    let listener = bind_sockets(0, Some("127.0.0.1"), None, false)
+        .unwrap()
+        .remove(0);
+    let closed = Rc::new(std::cell::Cell::new(None));
+    let listener = ClosesItself {
+        fd: std::os::fd::IntoRawFd::into_raw_fd(listener),
+        closed: closed.clone(),
+    };
+    let handle = add_accept_handler(listener, |_, _| {}).unwrap();
+    l.close(true).unwrap();
+    drop(handle);
+    assert_eq!(
+        closed.get(),
+        Some(0),
+        "the listener's own close found it closed"
+    );
+}
+
 #[test]
 fn accept_handler_accepts_until_removed() {
     let _l = fresh_loop();

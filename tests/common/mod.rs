@@ -17,6 +17,15 @@ pub fn fresh_loop() -> IOLoop {
     l
 }
 
+/// Whether `fd` is an open descriptor of this process. Only meaningful
+/// while something keeps it open or closed: another thread may reuse a
+/// number as soon as it is closed.
+#[allow(dead_code)] // not every test binary asks
+pub fn fd_is_open(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: F_GETFD only inspects the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
 /// Log records captured by the test logger: (target, level, message, thread).
 static RECORDS: Mutex<Vec<(String, log::Level, String, String)>> = Mutex::new(Vec::new());
 

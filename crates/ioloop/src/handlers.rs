@@ -22,6 +22,9 @@ pub(crate) struct Entry {
     /// Whether the selector watches the fd (only when `events` has READ or
     /// WRITE; an ERROR-only registration lives in the table alone).
     pub(crate) in_backend: bool,
+    /// Whether `close(true)` closes the fd: false when a Rust object owns
+    /// it and closes it itself.
+    pub(crate) loop_may_close: bool,
     /// The user's callback.
     pub(crate) handler: Handler,
     /// Where `add_handler` was called, for logs.

@@ -392,6 +392,34 @@ impl IOLoop {
         trigger: Trigger,
         handler: impl FnMut(RawFd, Events) + 'static,
     ) -> Result<(), Error> {
+        self.register(fd, events, trigger, handler, true)
+    }
+
+    /// As `add_handler_with`, for an fd that a Rust object owns and closes
+    /// when dropped (an `IOStream`'s socket, a listener, a pipe, a pidfd):
+    /// [`close(true)`](IOLoop::close) leaves it to that owner. Closing the
+    /// number from the loop would make the owner close it a second time,
+    /// by then perhaps another thread's newly opened file.
+    #[track_caller]
+    pub fn add_handler_owned_elsewhere(
+        &self,
+        fd: RawFd,
+        events: Events,
+        trigger: Trigger,
+        handler: impl FnMut(RawFd, Events) + 'static,
+    ) -> Result<(), Error> {
+        self.register(fd, events, trigger, handler, false)
+    }
+
+    #[track_caller]
+    fn register(
+        &self,
+        fd: RawFd,
+        events: Events,
+        trigger: Trigger,
+        handler: impl FnMut(RawFd, Events) + 'static,
+        loop_may_close: bool,
+    ) -> Result<(), Error> {
         let inner = &self.inner;
         if inner.closed.get() {
             return Err(Error::Closed);
@@ -412,6 +440,7 @@ impl IOLoop {
                 events,
                 trigger,
                 in_backend,
+                loop_may_close,
                 handler: Rc::new(RefCell::new(handler)),
                 location: Location::caller(),
                 added_poll: inner.poll_generation.get(),
@@ -533,8 +562,14 @@ impl IOLoop {
 
     /// Closes the loop: drops every callback, timeout and handler (and the
     /// coroutines suspended on it), and with `all_fds` also closes every fd
-    /// that still has a handler. Closing twice
-    /// is fine; any later use is an [`Error::Closed`].
+    /// that still has a handler from `add_handler` or `add_handler_with`
+    /// (whoever registered a raw fd that way hands it over: do not close it
+    /// again). Fds registered with
+    /// [`add_handler_owned_elsewhere`](IOLoop::add_handler_owned_elsewhere)
+    /// (the streams', listeners' and pipes' of this project) are closed by
+    /// their owners, most of them as the dropped handlers and coroutines
+    /// drop them. Closing twice is fine; any later use is an
+    /// [`Error::Closed`].
     pub fn close(&self, all_fds: bool) -> Result<(), Error> {
         let inner = &self.inner;
         if inner.closed.replace(true) {
@@ -546,16 +581,18 @@ impl IOLoop {
         let fds = inner.handlers.borrow().fds();
         let mut dropped = Vec::with_capacity(fds.len());
         for fd in fds {
-            if let Some(entry) = inner.handlers.borrow_mut().remove(fd) {
-                dropped.push(entry);
-            }
-            if all_fds {
+            let Some(entry) = inner.handlers.borrow_mut().remove(fd) else {
+                continue;
+            };
+            if all_fds && entry.loop_may_close {
                 // SAFETY: closing an fd the user handed to the loop and asked
-                // it to close; it is no longer registered anywhere here.
+                // it to close; it is no longer registered anywhere here, and
+                // no Rust object of ours owns it.
                 if let Err(e) = syscall!(close(fd)) {
                     log::debug!(target: "tornado.general", "closing fd {fd}: {e}");
                 }
             }
+            dropped.push(entry);
         }
         let selector = inner.selector.borrow_mut().take();
         let callbacks = std::mem::take(&mut *inner.callbacks.borrow_mut());

@@ -12,7 +12,7 @@ use std::process::ExitStatus;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tornado_ioloop::{Events, IOLoop};
+use tornado_ioloop::{Events, IOLoop, Trigger};
 
 use crate::sys;
 
@@ -122,7 +122,7 @@ pub(crate) fn watch(pid: libc::pid_t, method: Method, on_exit: OnExit) -> io::Re
             // removal, or when the loop closes.
             let mut pidfd = Some(pidfd);
             ioloop
-                .add_handler(fd, Events::READ, move |fd, _| {
+                .add_handler_owned_elsewhere(fd, Events::READ, Trigger::Level, move |fd, _| {
                     if check(&state) {
                         let _ = IOLoop::current().remove_handler(fd);
                         pidfd.take();

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use tornado_ioloop::{Events, IOLoop};
+use tornado_ioloop::{Events, IOLoop, Trigger};
 
 /// The listen backlog used when none is given: the largest the OS allows.
 /// The kernel clamps it to its own maximum (`net.core.somaxconn` on Linux),
@@ -229,7 +229,9 @@ fn register<L: Acceptor, F: FnMut(L::Stream, SocketAddr) + 'static>(
     let h = handler.clone();
     state
         .ioloop
-        .add_handler(state.fd, Events::READ, move |_, _| accept_ready(&h))
+        .add_handler_owned_elsewhere(state.fd, Events::READ, Trigger::Level, move |_, _| {
+            accept_ready(&h)
+        })
         .map_err(io::Error::from)
 }
 

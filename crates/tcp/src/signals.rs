@@ -17,7 +17,7 @@ use std::rc::Rc;
 use signal_hook::SigId;
 pub use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use tornado_concurrent::Future;
-use tornado_ioloop::{Events, IOLoop};
+use tornado_ioloop::{Events, IOLoop, Trigger};
 
 /// A signal handler on a loop; [`remove`](SignalHandler::remove) (or
 /// dropping the handle) unregisters it.
@@ -116,7 +116,7 @@ pub fn add_signal_handler(
     });
     let weak = Rc::downgrade(&state);
     ioloop
-        .add_handler(fd, Events::READ, move |_, _| {
+        .add_handler_owned_elsewhere(fd, Events::READ, Trigger::Level, move |_, _| {
             if let Some(s) = weak.upgrade() {
                 s.deliver();
             }

@@ -275,10 +275,16 @@ impl IOStream {
                 inner.update_keepalive();
             }
         };
+        // The stream owns the fd and closes it: the loop must not.
         let registered = if edge {
-            ioloop.add_handler_with(fd, Events::READ | Events::WRITE, Trigger::Edge, handler)
+            ioloop.add_handler_owned_elsewhere(
+                fd,
+                Events::READ | Events::WRITE,
+                Trigger::Edge,
+                handler,
+            )
         } else {
-            ioloop.add_handler(fd, Events::NONE, handler)
+            ioloop.add_handler_owned_elsewhere(fd, Events::NONE, Trigger::Level, handler)
         };
         registered.map_err(io::Error::from)?;
         inner.sync_interest(&mut inner.state.borrow_mut());
