@@ -83,6 +83,13 @@ fn unix_socket_replaces_a_stale_one_and_refuses_other_files() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// A listener on an ephemeral loopback port, made by `bind_sockets`.
+fn loopback_listener() -> TcpListener {
+    bind_sockets(0, Some("127.0.0.1"), None, false)
+        .unwrap()
+        .remove(0)
+}
+
 /// A listener that closes its own fd and keeps what close(2) returned:
 /// -1 if something else had closed the fd first.
 struct ClosesItself {
@@ -113,9 +120,7 @@ impl Drop for ClosesItself {
 #[test]
 fn closing_the_loop_with_all_fds_leaves_the_listener_to_its_owner() {
     let l = fresh_loop();
-    let listener = bind_sockets(0, Some("127.0.0.1"), None, false)
-        .unwrap()
-        .remove(0);
+    let listener = loopback_listener();
     let closed = Rc::new(std::cell::Cell::new(None));
     let listener = ClosesItself {
         fd: std::os::fd::IntoRawFd::into_raw_fd(listener),
@@ -134,9 +139,7 @@ fn closing_the_loop_with_all_fds_leaves_the_listener_to_its_owner() {
 #[test]
 fn accept_handler_accepts_until_removed() {
     let _l = fresh_loop();
-    let listener = bind_sockets(0, Some("127.0.0.1"), None, false)
-        .unwrap()
-        .remove(0);
+    let listener = loopback_listener();
     let addr = listener.local_addr().unwrap();
     let accepted: Rc<RefCell<Vec<(TcpStream, SocketAddr)>>> = Rc::default();
     let a = accepted.clone();
@@ -243,9 +246,7 @@ fn override_resolver_by_name_and_by_addresses() {
 
 #[test]
 fn listeners_from_bind_sockets_are_non_blocking() {
-    let listener: TcpListener = bind_sockets(0, Some("127.0.0.1"), None, false)
-        .unwrap()
-        .remove(0);
+    let listener = loopback_listener();
     let e = listener.accept().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::WouldBlock);
 }

@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use common::{capture_logs, fresh_loop, logs_containing};
+use common::{capture_logs, fd_is_open, fresh_loop, logs_containing};
 use net::{idle, ipv6_loopback, run};
 use tornado::concurrent::Error;
 use tornado::r#gen::{coroutine, multi, sleep};
@@ -481,13 +481,11 @@ fn emfile_child() -> ! {
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
         std::process::exit(0);
     });
-    // SAFETY: querying and setting this process's own limit; fcntl on
-    // small fd numbers only checks whether they are open.
+    let highest = (0..4096).filter(|&fd| fd_is_open(fd)).max().unwrap();
+    let limit = (highest + 1) as usize + EMFILE_SPARE;
+    let open = (0..limit as i32).filter(|&fd| fd_is_open(fd)).count();
+    // SAFETY: querying and setting this process's own limit.
     let spare = unsafe {
-        let is_open = |fd: i32| libc::fcntl(fd, libc::F_GETFD) != -1;
-        let highest = (0..4096).filter(|&fd| is_open(fd)).max().unwrap();
-        let limit = (highest + 1) as usize + EMFILE_SPARE;
-        let open = (0..limit as i32).filter(|&fd| is_open(fd)).count();
         let mut rl: libc::rlimit = std::mem::zeroed();
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
         rl.rlim_cur = limit as libc::rlim_t;

@@ -275,18 +275,15 @@ impl IOStream {
                 inner.update_keepalive();
             }
         };
-        // The stream owns the fd and closes it: the loop must not.
-        let registered = if edge {
-            ioloop.add_handler_owned_elsewhere(
-                fd,
-                Events::READ | Events::WRITE,
-                Trigger::Edge,
-                handler,
-            )
+        let (events, trigger) = if edge {
+            (Events::READ | Events::WRITE, Trigger::Edge)
         } else {
-            ioloop.add_handler_owned_elsewhere(fd, Events::NONE, Trigger::Level, handler)
+            (Events::NONE, Trigger::Level)
         };
-        registered.map_err(io::Error::from)?;
+        // The stream owns the fd and closes it: the loop must not.
+        ioloop
+            .add_handler_owned_elsewhere(fd, events, trigger, handler)
+            .map_err(io::Error::from)?;
         inner.sync_interest(&mut inner.state.borrow_mut());
         Ok(IOStream {
             inner,
